@@ -1,0 +1,74 @@
+"""Small models used across chapters (sized so a CPU epoch on mnist5k takes about a second)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+
+def mlp(
+    input_dim: int,
+    hidden: Sequence[int],
+    num_classes: int,
+    *,
+    activation: type[nn.Module] = nn.ReLU,
+    dropout: float = 0.0,
+    batch_norm: bool = False,
+) -> nn.Sequential:
+    """Flatten → [Linear → (BatchNorm) → activation → (Dropout)] × len(hidden) → Linear.
+
+    Flattening happens inside, so the model accepts images or already-flat inputs.
+    """
+    if input_dim < 1 or num_classes < 1:
+        raise ValueError(f"input_dim and num_classes must be positive, got {input_dim} and {num_classes}")
+    layers: list[nn.Module] = [nn.Flatten()]
+    width = input_dim
+    for size in hidden:
+        layers.append(nn.Linear(width, size))
+        if batch_norm:
+            layers.append(nn.BatchNorm1d(size))
+        layers.append(activation())
+        if dropout:
+            layers.append(nn.Dropout(dropout))
+        width = size
+    layers.append(nn.Linear(width, num_classes))
+    return nn.Sequential(*layers)
+
+
+def small_cnn(
+    in_channels: int, num_classes: int, *, width: int = 16, image_size: int = 28, batch_norm: bool = False
+) -> nn.Sequential:
+    """Two conv blocks (conv 3×3 → (BN) → ReLU → max-pool 2) and a linear classifier."""
+
+    def block(c_in: int, c_out: int) -> list[nn.Module]:
+        layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 3, padding=1)]
+        if batch_norm:
+            layers.append(nn.BatchNorm2d(c_out))
+        return layers + [nn.ReLU(), nn.MaxPool2d(2)]
+
+    final = image_size // 4
+    return nn.Sequential(
+        *block(in_channels, width),
+        *block(width, 2 * width),
+        nn.Flatten(),
+        nn.Linear(2 * width * final * final, num_classes),
+    )
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+@torch.no_grad()
+def update_to_weight_ratio(before: dict[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
+    """‖Δθ‖/‖θ‖ per parameter after one step (cs231n's rule of thumb: about 1e-3 is healthy).
+
+    ``before`` is ``{name: p.detach().clone()}`` taken just before ``optimizer.step()``.
+    """
+    ratios = {}
+    for name, p in model.named_parameters():
+        if name in before:
+            ratios[name] = float((p - before[name]).norm() / p.norm().clamp_min(1e-12))
+    return ratios
