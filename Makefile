@@ -12,7 +12,6 @@ PIP    := $(BIN)/python -m pip --disable-pip-version-check
 
 SHELL := /bin/bash
 
-export MPLBACKEND := Agg
 export PYTHONHASHSEED := 0
 
 .PHONY: book chapter test lab venv lint release clean clean-book sandbox-tools help

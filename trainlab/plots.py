@@ -164,6 +164,11 @@ def plot_surface(
     if colorbar:
         bar = ax.figure.colorbar(contour, ax=ax, shrink=0.9)
         bar.set_label("loss" + (" (shifted, log scale)" if log_scale else ""))
+        if log_scale:  # label decades only; minor labels like 1.36739×10⁻¹ overlap
+            from matplotlib.ticker import LogLocator, NullFormatter
+
+            bar.ax.yaxis.set_major_locator(LogLocator(base=10))
+            bar.ax.yaxis.set_minor_formatter(NullFormatter())
     for label, path in (paths or {}).items():
         path = np.asarray(path)
         ax.plot(path[:, 0], path[:, 1], ".-", markersize=3, linewidth=1.2, label=label)

@@ -7,6 +7,7 @@ function draws a contour plot (a grid of points) and is minimised (a single poin
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -67,3 +68,58 @@ def optimize_2d(
     with torch.no_grad():
         losses.append(f(theta).item())
     return torch.stack(path).numpy(), np.asarray(losses)
+
+
+def bumpy(curvature: float = 0.2, amplitude: float = 0.4, frequency: float = 1.5) -> Objective:
+    """A wide bowl with ripples: ``c·|θ|²/2 + A·(sin²(kθ₁) + sin²(kθ₂))``, global minimum at 0.
+
+    The ripples make many shallow local minima; plain gradient descent stops in the nearest one.
+    """
+
+    def f(theta: torch.Tensor) -> torch.Tensor:
+        bowl = 0.5 * curvature * (theta[..., 0] ** 2 + theta[..., 1] ** 2)
+        ripples = torch.sin(frequency * theta[..., 0]) ** 2 + torch.sin(frequency * theta[..., 1]) ** 2
+        return bowl + amplitude * ripples
+
+    f.__name__ = f"bumpy(curvature={curvature}, amplitude={amplitude}, frequency={frequency})"
+    return f
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A named test function with the view and start point that show it best."""
+
+    name: str
+    f: Objective
+    xlim: tuple[float, float]
+    ylim: tuple[float, float]
+    start: tuple[float, float]
+    minimum: tuple[float, float]
+    log_scale: bool = True
+    description: str = ""
+
+
+SURFACES: dict[str, Surface] = {
+    "ravine": Surface(
+        "ravine", ravine(1.0, 20.0), xlim=(-10.5, 2.5), ylim=(-3.0, 3.0), start=(-9.0, 2.0),
+        minimum=(0.0, 0.0), description="quadratic, 20x more curved across than along",
+    ),
+    "rosenbrock": Surface(
+        "rosenbrock", rosenbrock(1.0, 100.0), xlim=(-2.0, 2.0), ylim=(-1.0, 3.0), start=(-1.5, 1.5),
+        minimum=(1.0, 1.0), description="curved banana valley",
+    ),
+    "bumpy": Surface(
+        "bumpy", bumpy(), xlim=(-6.0, 6.0), ylim=(-6.0, 6.0), start=(-5.0, 4.5),
+        minimum=(0.0, 0.0), log_scale=False, description="bowl with ripples (many local minima)",
+    ),
+}
+
+
+def get_surface(name: str) -> Surface:
+    """The surface called ``name`` in :data:`SURFACES`, with a clear error for an unknown name."""
+    try:
+        return SURFACES[name]
+    except (KeyError, TypeError):
+        raise ValueError(
+            f"Unknown surface {name!r}; choose one of {', '.join(SURFACES)}."
+        ) from None

@@ -1,0 +1,208 @@
+"""Submissions for grading tests of assignment 01-optimizers, generated from the nbgrader source notebook.
+
+A *filled* submission is the released notebook with every answer cell replaced by the solution code (the
+``### BEGIN/END SOLUTION`` lines removed), which is what a student who solved everything hands in. A *buggy
+variant* is a filled submission with one textual patch applied to one answer cell; the patch must match the
+solution exactly once, so a variant fails loudly instead of silently testing nothing when the solution changes.
+Each variant names the grade cells that must lose their points; every other cell must keep full marks.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parents[2]
+ASSIGNMENT = "01-optimizers"
+SOURCE = REPO / "solutions" / ASSIGNMENT / "optimizers.ipynb"
+RELEASE = REPO / "assignments" / ASSIGNMENT / "optimizers.ipynb"
+
+
+@dataclass(frozen=True)
+class Variant:
+    cell: str  # grade_id of the answer cell to patch
+    old: str
+    new: str
+    loses: frozenset[str]  # grade_ids of the test cells that must score 0
+    what: str
+
+
+VARIANTS: dict[str, Variant] = {
+    "ce_no_max_shift": Variant(
+        "cross_entropy",
+        "m = logits.max(dim=1, keepdim=True).values.detach()",
+        "m = torch.zeros_like(logits[:, :1])",
+        frozenset({"test_ce_stable"}),
+        "log-sum-exp without the max shift: overflows for large logits",
+    ),
+    "ce_uses_log_softmax": Variant(
+        "cross_entropy",
+        "    m = logits.max(dim=1, keepdim=True).values.detach()\n",
+        "    return -torch.log_softmax(logits, dim=1).gather(1, targets[:, None]).mean()\n",
+        frozenset({"test_ce_rules"}),
+        "correct values, but calls the forbidden log_softmax",
+    ),
+    "minibatch_not_shuffled": Variant(
+        "minibatch_indices",
+        "order = torch.randperm(n, generator=generator)",
+        "order = torch.arange(n)",
+        frozenset({"test_minibatch_shuffle"}),
+        "batches in the original order, no permutation",
+    ),
+    "minibatch_ignores_drop_last": Variant(
+        "minibatch_indices",
+        "if drop_last and len(batches[-1]) < batch_size:",
+        "if False and len(batches[-1]) < batch_size:",
+        frozenset({"test_minibatch_partition"}),
+        "drop_last=True keeps the smaller last batch",
+    ),
+    "sgd_momentum_buffer_zero_init": Variant(
+        "sgd",
+        "                        buf = torch.clone(g).detach()\n"
+        "                        state[\"momentum_buffer\"] = buf\n"
+        "                    else:\n"
+        "                        buf.mul_(mu).add_(g, alpha=1 - tau)\n",
+        "                        buf = torch.zeros_like(g)\n"
+        "                        state[\"momentum_buffer\"] = buf\n"
+        "                    buf.mul_(mu).add_(g, alpha=1 - tau)\n",
+        frozenset({"test_sgd_dampening"}),
+        "momentum buffer started at 0 instead of the first gradient (shows only with dampening > 0)",
+    ),
+    "sgd_nesterov_wrong": Variant(
+        "sgd",
+        'g = g + mu * buf if group["nesterov"] else buf',
+        'g = buf + mu * g if group["nesterov"] else buf',
+        frozenset({"test_sgd_nesterov"}),
+        "Nesterov step buf + mu*g instead of g + mu*buf",
+    ),
+    "sgd_weight_decay_after_momentum": Variant(
+        "sgd",
+        "                g = p.grad\n"
+        "                if group[\"weight_decay\"] != 0:\n"
+        "                    g = g + group[\"weight_decay\"] * p\n",
+        "                g = p.grad\n",
+        frozenset({"test_sgd_weight_decay"}),
+        "weight decay added to the step after momentum instead of to the gradient before it",
+    ),
+    "sgd_grad_modified_in_place": Variant(
+        "sgd",
+        'g = g + group["weight_decay"] * p',
+        'g = g.add_(p, alpha=group["weight_decay"])',
+        frozenset({"test_sgd_rules"}),
+        "weight decay added to p.grad in place (right trajectory, but the caller's gradient changes)",
+    ),
+    "sgd_calls_torch_functional": Variant(
+        "sgd",
+        "        for group in self.param_groups:\n            lr, mu, tau",
+        "        for group in self.param_groups:\n"
+        "            params = [p for p in group[\"params\"] if p.grad is not None]\n"
+        "            bufs = [self.state[p].get(\"momentum_buffer\") for p in params]\n"
+        "            torch.optim._functional.sgd(\n"
+        "                params, [p.grad for p in params], bufs, weight_decay=group[\"weight_decay\"],\n"
+        "                momentum=group[\"momentum\"], lr=group[\"lr\"], dampening=group[\"dampening\"],\n"
+        "                nesterov=group[\"nesterov\"], maximize=False)\n"
+        "            if group[\"momentum\"] != 0:\n"
+        "                for p, b in zip(params, bufs):\n"
+        "                    self.state[p][\"momentum_buffer\"] = b\n"
+        "            continue\n"
+        "            lr, mu, tau",
+        frozenset({"test_sgd_rules"}),
+        "delegates the update to torch.optim's functional sgd",
+    ),
+    "schedule_step_decay_off_by_one": Variant(
+        "schedules",
+        "gamma ** (step // step_size)",
+        "gamma ** ((step + 1) // step_size)",
+        frozenset({"test_step_decay"}),
+        "step decay decays one step early",
+    ),
+    "schedule_warmup_off_by_one": Variant(
+        "schedules",
+        "lr0 * (step + 1) / warmup_steps",
+        "lr0 * step / warmup_steps",
+        frozenset({"test_warmup_cosine"}),
+        "warm-up starts at 0 (one step late)",
+    ),
+}
+
+# The wrong variant for the weight-decay bug also needs the decay after momentum: insert it before the update.
+_WD_AFTER = ("                p.add_(g, alpha=-lr)\n",
+             "                if group[\"weight_decay\"] != 0:\n"
+             "                    g = g + group[\"weight_decay\"] * p\n"
+             "                p.add_(g, alpha=-lr)\n")
+EXTRA_PATCHES: dict[str, list[tuple[str, str]]] = {"sgd_weight_decay_after_momentum": [_WD_AFTER]}
+
+
+def read(path: Path) -> nbformat.NotebookNode:
+    return nbformat.read(path, as_version=4)
+
+
+def grade_id(cell) -> str | None:
+    return cell.metadata.get("nbgrader", {}).get("grade_id")
+
+
+def points() -> dict[str, float]:
+    """grade_id -> max points of every test cell, in notebook order."""
+    return {
+        grade_id(c): float(c.metadata["nbgrader"]["points"])
+        for c in read(SOURCE).cells
+        if c.metadata.get("nbgrader", {}).get("grade")
+    }
+
+
+def solution_code() -> dict[str, str]:
+    """grade_id -> the solution answer cell's code without the BEGIN/END SOLUTION lines."""
+    out = {}
+    for cell in read(SOURCE).cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            lines = cell.source.splitlines()
+            kept = [ln for ln in lines if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
+            out[grade_id(cell)] = "\n".join(kept)
+    return out
+
+
+def _replace_once(text: str, old: str, new: str, where: str) -> str:
+    count = text.count(old)
+    if count != 1:
+        raise ValueError(f"patch for {where} matches {count} times (must be exactly 1): {old!r}")
+    return text.replace(old, new)
+
+
+def submission(variant: str | None = None) -> nbformat.NotebookNode:
+    """The release filled with the solution; with ``variant``, that variant's bug patched in."""
+    nb = copy.deepcopy(read(RELEASE))
+    code = solution_code()
+    if variant is not None:
+        v = VARIANTS[variant]
+        code[v.cell] = _replace_once(code[v.cell], v.old, v.new, variant)
+        for old, new in EXTRA_PATCHES.get(variant, []):
+            code[v.cell] = _replace_once(code[v.cell], old, new, variant)
+    for cell in nb.cells:
+        if grade_id(cell) in code:
+            cell.source = code[grade_id(cell)]
+    return nb
+
+
+def expected_scores(variant: str | None) -> dict[str, float]:
+    """Per test cell: full points, except the cells the variant must lose."""
+    loses = VARIANTS[variant].loses if variant else frozenset()
+    return {gid: (0.0 if gid in loses else pts) for gid, pts in points().items()}
+
+
+def write_submissions(folder: Path) -> dict[str, dict[str, float]]:
+    """Write ``solution``, ``release`` and every variant as ``<student_id>.ipynb`` into ``folder``;
+    return student_id -> expected per-cell scores."""
+    folder.mkdir(parents=True, exist_ok=True)
+    expected = {}
+    nbformat.write(submission(), folder / "solution.ipynb")
+    expected["solution"] = expected_scores(None)
+    nbformat.write(read(RELEASE), folder / "release.ipynb")
+    expected["release"] = {gid: 0.0 for gid in points()}
+    for name in VARIANTS:
+        student = name.replace("_", "-")
+        nbformat.write(submission(name), folder / f"{student}.ipynb")
+        expected[student] = expected_scores(name)
+    return expected
