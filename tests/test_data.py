@@ -20,7 +20,9 @@ def test_mnist5k_splits_are_disjoint_deterministic_and_sized(mnist5k):
     again = tl.load_dataset("mnist5k")
     assert torch.equal(again.train.x, mnist5k.train.x) and torch.equal(again.test.y, mnist5k.test.y)
     # No example appears in two splits (compare raw pixels as bytes).
-    rows = {split: {bytes(r.numpy()) for r in getattr(mnist5k, split).x.flatten(1)} for split in ("train", "val", "test")}
+    rows = {
+        split: {bytes(r.numpy()) for r in getattr(mnist5k, split).x.flatten(1)} for split in ("train", "val", "test")
+    }
     assert not rows["train"] & rows["val"] and not rows["train"] & rows["test"] and not rows["val"] & rows["test"]
     # Every class is present in every split.
     for split in (mnist5k.train, mnist5k.val, mnist5k.test):

@@ -49,7 +49,7 @@ def test_train_loss_is_the_example_weighted_mean_of_step_losses(digits):
     model = _model(digits)
     h = tl.fit(model, torch.optim.SGD(model.parameters(), lr=0.0), digits.train, epochs=1, batch_size=1000)
     sizes = [1000, len(digits.train) - 1000]
-    expected = sum(s * l for s, l in zip(sizes, h.step_loss, strict=True)) / len(digits.train)
+    expected = sum(size * loss for size, loss in zip(sizes, h.step_loss, strict=True)) / len(digits.train)
     assert h.train_loss[0] == pytest.approx(expected)
 
 
