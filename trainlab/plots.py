@@ -13,6 +13,7 @@ import numpy as np
 import torch
 from matplotlib.axes import Axes
 from matplotlib.colors import LogNorm
+from matplotlib.ticker import MaxNLocator
 
 from .seeds import stack
 
@@ -105,14 +106,8 @@ def plot_runs(
         runs = stack(histories, metric)
         x = np.arange(1, runs.shape[1] + 1)
         seed_band(ax, x, runs, label=label, smooth=smooth)
-    ax.set_xlabel("step" if per_step else "epoch")
-    ax.set_ylabel(_LABELS.get(metric, metric))
-    if logy:
-        ax.set_yscale("log")
-    if title:
-        ax.set_title(title)
-    ax.legend()
-    return ax
+    return _finish(ax, xlabel="step" if per_step else "epoch", ylabel=_LABELS.get(metric, metric), logy=logy,
+                   title=title)
 
 
 def plot_train_val(histories, *, ax: Axes | None = None, logy: bool = False, title: str | None = None) -> Axes:
@@ -123,7 +118,13 @@ def plot_train_val(histories, *, ax: Axes | None = None, logy: bool = False, tit
     seed_band(ax, x, stack(histories, "train_loss"), label="training")
     if histories[0].val_loss:
         seed_band(ax, x, stack(histories, "val_loss"), label="validation")
-    ax.set(xlabel="epoch", ylabel="loss")
+    return _finish(ax, xlabel="epoch", ylabel="loss", logy=logy, title=title)
+
+
+def _finish(ax: Axes, *, xlabel: str, ylabel: str, logy: bool, title: str | None) -> Axes:
+    ax.set(xlabel=xlabel, ylabel=ylabel)
+    if xlabel in ("epoch", "step"):  # counts: no ticks at 1.25 epochs
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if logy:
         ax.set_yscale("log")
     if title:
