@@ -14,7 +14,7 @@ SHELL := /bin/bash
 
 export PYTHONHASHSEED := 0
 
-.PHONY: book chapter test lab venv lint release clean clean-book sandbox-tools help
+.PHONY: book chapter notebooks test lab venv lint release clean clean-book sandbox-tools help
 
 help:
 	@echo "make book   build the executed book into _build/html (creates .venv if needed)"
@@ -23,6 +23,7 @@ help:
 	@echo "make lab    open JupyterLab on the repository (chapters open as notebooks)"
 	@echo "make lint   ruff"
 	@echo "make release  regenerate assignments/ from solutions/"
+	@echo "make notebooks  regenerate the chapters' .ipynb twins (for Colab) from the .md sources"
 
 venv: $(STAMP)
 
@@ -60,6 +61,10 @@ lab: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+
+# The chapters' .ipynb twins (for Colab's launch button) are generated from the .md sources.
+notebooks: $(STAMP)
+	$(BIN)/python -m trainlab.notebooks
 
 release: $(STAMP)
 	$(BIN)/python -m autograder release --all

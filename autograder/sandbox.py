@@ -134,15 +134,19 @@ def kernel_env(settings: dict, cwd: str) -> dict[str, str]:
 def bwrap_argv(settings: dict, cwd: str, shared: list[str], command: list[str]) -> list[str]:
     argv = [shutil.which("bwrap") or "bwrap", "--die-with-parent", "--new-session", "--unshare-all",
             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
+    # Mount order matters: later mounts cover earlier ones. First the private /tmp and the hidden folders,
+    # then the re-exposed Python/venv/editable packages (which may live *under* /tmp or a hidden folder,
+    # e.g. a course cloned into /tmp), then the writable notebook folder.
+    argv += ["--size", str(settings["tmp_mb"] * 1024 * 1024), "--tmpfs", "/tmp"]
     for path in settings["hide"]:
-        argv += ["--tmpfs", path]
+        if path != "/tmp":
+            argv += ["--tmpfs", path]
     for path in settings["expose"]:
         argv += ["--ro-bind", path, path]
     for path in settings["hide"]:
         if path != "/tmp":
             argv += ["--remount-ro", path]
-    argv += ["--size", str(settings["tmp_mb"] * 1024 * 1024), "--tmpfs", "/tmp",
-             "--bind", cwd, cwd]
+    argv += ["--bind", cwd, cwd]
     for path in shared:
         argv += ["--bind", path, path]
     argv += ["--chdir", cwd, "--clearenv"]

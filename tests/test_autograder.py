@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import sandbox
 from autograder.grading import discover, grade_submissions
 from autograder.release import check_release, release_assignment
 from autograder.sandbox import bwrap_works
@@ -295,3 +296,22 @@ def test_release_is_deterministic_and_check_detects_drift(tmp_path):
     assert proc.returncode == 1 and "OUT OF DATE" in proc.stdout
     proc = subprocess.run(cli[:4] + ["nope", "--course-dir", str(course)], capture_output=True, text=True)
     assert proc.returncode == 2 and "no assignment 'nope'" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.skipif(not sandbox.bwrap_works(), reason="bubblewrap cannot run here (the fallback is tested above)")
+def test_bwrap_keeps_python_visible_when_the_course_lives_under_tmp(tmp_path):
+    """A course cloned into /tmp (as CI may do) has its venv under /tmp: the private /tmp must not hide it."""
+    course = tmp_path / "course"
+    venv = course / ".venv"
+    venv.mkdir(parents=True)
+    (venv / "marker").write_text("venv visible\n")
+    (course / "solutions").mkdir()
+    (course / "solutions" / "secret").write_text("hidden")
+    work = tmp_path / "work"
+    work.mkdir()
+    settings = {"mode": "bwrap", "tmp_mb": 16, "threads": 1, "hide": ["/tmp", str(course)], "expose": [str(venv)]}
+    probe = (f"cat {venv}/marker; test -e {course}/solutions/secret && echo LEAK; "
+             f"touch {venv}/x 2>/dev/null && echo WRITABLE; touch {work}/ok && echo work-writable")
+    result = subprocess.run(sandbox.bwrap_argv(settings, str(work), [], ["/bin/sh", "-c", probe]),
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.split("\n")[:2] == ["venv visible", "work-writable"], result.stdout + result.stderr

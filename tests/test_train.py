@@ -160,3 +160,23 @@ def test_models_shapes():
     net = tl.mlp(64, [16, 16], 10, batch_norm=True, dropout=0.1)
     assert net(torch.randn(5, 1, 8, 8)).shape == (5, 10)
     assert tl.count_parameters(tl.mlp(4, [3], 2)) == 4 * 3 + 3 + 3 * 2 + 2
+
+
+def test_live_plot_redraws_each_epoch_outside_the_book_build(digits, monkeypatch):
+    from trainlab import train as train_module
+
+    redraws = []
+    original = train_module._LivePlot.update
+
+    def spy(self, history):
+        original(self, history)
+        redraws.append([line.get_label() for line in self.ax.get_lines()])
+
+    monkeypatch.setattr(train_module._LivePlot, "update", spy)
+    model = _model(digits)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    tl.fit(model, opt, digits.train, val=digits.val, epochs=2, batch_size=500, live_plot=True)
+    assert redraws == []  # the book build (TRAINLAB_BOOK_BUILD=1 in tests) never draws live
+    monkeypatch.setenv("TRAINLAB_BOOK_BUILD", "0")
+    tl.fit(model, opt, digits.train, val=digits.val, epochs=2, batch_size=500, live_plot=True, progress=False)
+    assert redraws == [["train", "validation"], ["train", "validation"]]

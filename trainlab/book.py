@@ -1,0 +1,36 @@
+"""Helpers for the book's pages that must also work outside the book (Colab, a plain Jupyter).
+
+`glue` stores a value computed on the page so the text can quote it (``{glue:text}`key:.3f` ``):
+numbers in the prose come from the run. Outside a myst-nb build (no `myst_nb` installed, e.g. on
+Colab) it just remembers the value, so a chapter runs the same everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+glued: dict[str, Any] = {}
+
+
+def plain(value: Any) -> Any:
+    """NumPy/torch scalars as Python numbers (myst-nb formats those with ``:.3f`` and friends)."""
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        return value.item()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def glue(name: str, value: Any, display: bool = False) -> Any:
+    """Make ``value`` available to the page's text under ``name``; returns the stored value."""
+    value = plain(value)
+    glued[name] = value
+    try:
+        from myst_nb import glue as myst_glue
+    except ImportError:  # Colab or a bare Jupyter: nothing renders {glue:text}, keep the value only
+        return value
+    myst_glue(name, value, display=display)
+    return value
