@@ -136,19 +136,20 @@ def bwrap_argv(settings: dict, cwd: str, shared: list[str], command: list[str]) 
             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc"]
     # Mount order matters: later mounts cover earlier ones. First the private /tmp and the hidden folders,
     # then the re-exposed Python/venv/editable packages (which may live *under* /tmp or a hidden folder,
-    # e.g. a course cloned into /tmp), then the writable notebook folder.
+    # e.g. a course cloned into /tmp), then the writable folders, and only then are the hidden folders made
+    # read-only (bwrap must still create mount points inside them for the binds above).
     argv += ["--size", str(settings["tmp_mb"] * 1024 * 1024), "--tmpfs", "/tmp"]
     for path in settings["hide"]:
         if path != "/tmp":
             argv += ["--tmpfs", path]
     for path in settings["expose"]:
         argv += ["--ro-bind", path, path]
-    for path in settings["hide"]:
-        if path != "/tmp":
-            argv += ["--remount-ro", path]
     argv += ["--bind", cwd, cwd]
     for path in shared:
         argv += ["--bind", path, path]
+    for path in settings["hide"]:
+        if path != "/tmp":
+            argv += ["--remount-ro", path]
     argv += ["--chdir", cwd, "--clearenv"]
     for key, value in kernel_env(settings, cwd).items():
         argv += ["--setenv", key, value]

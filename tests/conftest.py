@@ -18,3 +18,18 @@ def _quiet_training(monkeypatch):
     import matplotlib.pyplot as plt
 
     plt.close("all")
+
+
+_INSTRUCTOR_OUTPUTS = ("gradebook.db", "grading", "autograded", "feedback", "submitted")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _repository_stays_clean():
+    """Tests grade in temporary course copies: none may leave instructor outputs in the checkout."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    before = {name for name in _INSTRUCTOR_OUTPUTS if (root / name).exists()}
+    yield
+    created = {name for name in _INSTRUCTOR_OUTPUTS if (root / name).exists()} - before
+    assert not created, f"tests wrote {sorted(created)} into the repository root"

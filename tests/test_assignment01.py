@@ -4,6 +4,7 @@ test cells that check what it gets wrong (``tests/assignment01/variants.py``).""
 
 from __future__ import annotations
 
+import shutil
 import time
 
 import nbformat
@@ -53,9 +54,15 @@ def test_grading_table(tmp_path):
     from autograder.grading import grade_submissions  # the real grader: missing means failing, not skipping
 
     expected = variants.write_submissions(tmp_path / "submissions")
+    # Grade in a copy of the course, as an instructor's course directory: the test never writes a
+    # gradebook, grading/ or autograded/ into the repository.
+    course = tmp_path / "course"
+    for folder in ("solutions", "assignments"):
+        shutil.copytree(REPO / folder / variants.ASSIGNMENT, course / folder / variants.ASSIGNMENT)
+    shutil.copy(REPO / "nbgrader_config.py", course)
     start = time.perf_counter()
-    results = grade_submissions(variants.ASSIGNMENT, tmp_path / "submissions", course_dir=REPO, jobs=2,
-                                work_dir=tmp_path)
+    results = grade_submissions(variants.ASSIGNMENT, tmp_path / "submissions", course_dir=course, jobs=2,
+                                work_dir=tmp_path / "work")
     elapsed = time.perf_counter() - start
     by_student = {r.student_id: r for r in results}
     assert set(by_student) == set(expected)

@@ -307,10 +307,14 @@ def test_bwrap_keeps_python_visible_when_the_course_lives_under_tmp(tmp_path):
     (venv / "marker").write_text("venv visible\n")
     (course / "solutions").mkdir()
     (course / "solutions" / "secret").write_text("hidden")
-    work = tmp_path / "work"
-    work.mkdir()
-    settings = {"mode": "bwrap", "tmp_mb": 16, "threads": 1, "hide": ["/tmp", str(course)], "expose": [str(venv)]}
+    scratch = tmp_path / "scratch"  # the grader's scratch space is hidden, the notebook's folder inside it is not
+    work = scratch / "work"
+    work.mkdir(parents=True)
+    (scratch / "gradebook.db").write_text("hidden")
+    settings = {"mode": "bwrap", "tmp_mb": 16, "threads": 1, "hide": ["/tmp", str(course), str(scratch)],
+                "expose": [str(venv)]}
     probe = (f"cat {venv}/marker; test -e {course}/solutions/secret && echo LEAK; "
+             f"test -e {scratch}/gradebook.db && echo LEAK; "
              f"touch {venv}/x 2>/dev/null && echo WRITABLE; touch {work}/ok && echo work-writable")
     result = subprocess.run(sandbox.bwrap_argv(settings, str(work), [], ["/bin/sh", "-c", probe]),
                             capture_output=True, text=True, timeout=60)
