@@ -62,7 +62,7 @@ def test_grading_table(tmp_path):
     shutil.copy(REPO / "nbgrader_config.py", course)
     start = time.perf_counter()
     results = grade_submissions(variants.ASSIGNMENT, tmp_path / "submissions", course_dir=course, jobs=2,
-                                work_dir=tmp_path / "work")
+                                work_dir=tmp_path)
     elapsed = time.perf_counter() - start
     by_student = {r.student_id: r for r in results}
     assert set(by_student) == set(expected)
