@@ -12,8 +12,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from .models import update_to_weight_ratio
 from .train import Callback, TrainState
+
+
+@torch.no_grad()
+def update_to_weight_ratio(before: dict[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
+    """‖Δθ‖/‖θ‖ per parameter after one step (cs231n's rule of thumb: about 1e-3 is healthy).
+
+    ``before`` is ``{name: p.detach().clone()}`` taken just before ``optimizer.step()``.
+    """
+    ratios = {}
+    for name, p in model.named_parameters():
+        if name in before:
+            ratios[name] = float((p - before[name]).norm() / p.norm().clamp_min(1e-12))
+    return ratios
 
 
 class UpdateRatio(Callback):

@@ -18,16 +18,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import Split
+from .data import Split, check_pair
+from .train import LossFn
 
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 Data = Split | tuple[torch.Tensor, torch.Tensor]
 
 
 def _xy(data: Data) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = (data.x, data.y) if isinstance(data, Split) else data
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"x and y must hold the same, non-zero number of examples; got {x.shape[0]} and {y.shape[0]}")
+    check_pair(x, y)
     return x, y
 
 
@@ -124,7 +123,7 @@ def minibatch_gradient_variance(
     for b in batch_sizes:
         if not replacement and not 1 <= b <= n:
             raise ValueError(f"batch size {b} is not in 1..{n} (sampling without replacement)")
-        total = 0.0
+        total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device, read once
         for _ in range(n_samples):
             if replacement:
                 idx = torch.randint(n, (b,), generator=gen)
@@ -132,8 +131,8 @@ def minibatch_gradient_variance(
                 idx = torch.randperm(n, generator=gen)[:b]
             idx = idx.to(x.device)
             g = flat_gradient(model, x[idx], y[idx], loss_fn)
-            total += float((g - full).double().pow(2).sum())
-        out[int(b)] = total / n_samples
+            total += (g - full).double().pow(2).sum()
+        out[int(b)] = float(total) / n_samples
     return out
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import torch
 from torch import nn
 
 
@@ -59,16 +58,3 @@ def small_cnn(
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-@torch.no_grad()
-def update_to_weight_ratio(before: dict[str, torch.Tensor], model: nn.Module) -> dict[str, float]:
-    """‖Δθ‖/‖θ‖ per parameter after one step (cs231n's rule of thumb: about 1e-3 is healthy).
-
-    ``before`` is ``{name: p.detach().clone()}`` taken just before ``optimizer.step()``.
-    """
-    ratios = {}
-    for name, p in model.named_parameters():
-        if name in before:
-            ratios[name] = float((p - before[name]).norm() / p.norm().clamp_min(1e-12))
-    return ratios
