@@ -47,7 +47,8 @@ book: $(STAMP)
 chapter: $(STAMP)
 	@test -n "$(CH)" || { echo "usage: make chapter CH=chapters/NN-name.md"; exit 2; }
 	@name=$$(basename "$(CH)" .md); dir=_build/single/$$name; rm -rf $$dir/src; mkdir -p $$dir/src/chapters; \
-	cp -r _config.yml references.bib _ext $$dir/src/; cp "$(CH)" $$dir/src/chapters/; \
+	cp -r references.bib _ext $$dir/src/; cp "$(CH)" $$dir/src/chapters/; \
+	$(BIN)/python -m trainlab.single_chapter _config.yml > $$dir/src/_config.yml; \
 	printf 'format: jb-book\nroot: chapters/%s\n' $$name > $$dir/src/_toc.yml; \
 	start=$$(date +%s); \
 	TRAINLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build $$dir/src --path-output $$dir --warningiserror --nitpick --keep-going \

@@ -24,13 +24,15 @@ def plain(value: Any) -> Any:
     return value
 
 
-def glue(name: str, value: Any, display: bool = False) -> Any:
-    """Make ``value`` available to the page's text under ``name``; returns the stored value."""
+def glue(name: str, value: Any, display: bool = False) -> None:
+    """Make ``value`` available to the page's text under ``name`` (read it back from ``glued``).
+
+    Returns None on purpose: a glue call as the last line of a cell must not leave an output box.
+    """
     value = plain(value)
     glued[name] = value
     try:
         from myst_nb import glue as myst_glue
     except ImportError:  # Colab or a bare Jupyter: nothing renders {glue:text}, keep the value only
-        return value
+        return
     myst_glue(name, value, display=display)
-    return value
