@@ -19,11 +19,18 @@ def test_twin_has_no_outputs_and_installs_trainlab_first(md):
     first = "".join(nb["cells"][0]["source"])
     assert nb["cells"][0]["id"] == notebooks.INSTALL_CELL_ID and notebooks.repository_url() in first
     assert 'find_spec("trainlab") is None' in first  # installs only where trainlab is missing
-    # Every code cell of the .md is there, in order, after the install cell.
+    # Every code cell of the .md is there, in order, after the install cell; the added cells only show text.
     import jupytext
 
-    source_cells = [c.source for c in jupytext.read(md).cells]
-    assert ["".join(c["source"]) for c in nb["cells"][1:]] == source_cells
+    source_code = [c.source for c in jupytext.read(md).cells if c.cell_type == "code"]
+    twin_code = ["".join(c["source"]) for c in code[1:]]
+    assert [c for c in twin_code if not c.startswith("# @title")] == source_code
+    # What Colab / Jupyter show as Markdown has no raw MyST left (roles, directives, labels).
+    from trainlab.myst import leftover_markup
+
+    markdown = "\n".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "markdown")
+    assert leftover_markup(markdown) == []
+    assert "{glue:text}`" not in md.with_suffix(".ipynb").read_text()
 
 
 def test_stale_notebook_is_detected(tmp_path, monkeypatch):
@@ -31,6 +38,8 @@ def test_stale_notebook_is_detected(tmp_path, monkeypatch):
     chapter.parent.mkdir()
     chapter.write_text("---\nkernelspec:\n  name: python3\n  display_name: Python 3\n  language: python\n---\n# X\n")
     (tmp_path / "_config.yml").write_text("repository:\n  url: https://example.org/repo\n")
+    (tmp_path / "_toc.yml").write_text("format: jb-book\nroot: chapters/99-x\n")
+    (tmp_path / "references.bib").write_text("")
     monkeypatch.setattr(notebooks, "ROOT", tmp_path)
     monkeypatch.setattr(notebooks, "chapter_sources", lambda root=tmp_path: [chapter])
     monkeypatch.setattr(notebooks, "repository_url", lambda root=tmp_path: "https://example.org/repo")

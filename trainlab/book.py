@@ -36,3 +36,41 @@ def glue(name: str, value: Any, display: bool = False) -> None:
     except ImportError:  # Colab or a bare Jupyter: nothing renders {glue:text}, keep the value only
         return
     myst_glue(name, value, display=display)
+
+
+def fill(text: str) -> str:
+    """Replace each ``⟪key:format⟫`` in ``text`` by the glued value (the chapters' notebooks use this)."""
+    import re
+
+    from .myst import PLACEHOLDER_CLOSE, PLACEHOLDER_OPEN
+
+    def value(found: re.Match) -> str:
+        key, _, spec = found.group(1).partition(":")
+        if key not in glued:
+            return f"‹{key}: run the cells above first›"
+        try:
+            return format(glued[key], spec)
+        except (TypeError, ValueError):
+            return str(glued[key])
+
+    return re.sub(f"{PLACEHOLDER_OPEN}([^{PLACEHOLDER_CLOSE}]+){PLACEHOLDER_CLOSE}", value, text)
+
+
+def show_text(markdown: str) -> None:
+    """Show a paragraph of the chapter with this run's numbers (outside the book, where {glue:text} is not
+    rendered)."""
+    from IPython.display import Markdown, display
+
+    display(Markdown(fill(markdown)))
+
+
+def show_glued(name: str, caption: str = "") -> None:
+    """Show a glued table or figure with its caption (outside the book)."""
+    from IPython.display import Markdown, display
+
+    if name not in glued:
+        display(Markdown(f"‹{name}: run the cells above first›"))
+        return
+    display(glued[name])
+    if caption:
+        display(Markdown(f"*{fill(caption)}*"))

@@ -19,6 +19,8 @@ import jupytext
 import nbformat
 import yaml
 
+from . import myst
+
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_CELL_ID = "colab-setup"
 
@@ -45,10 +47,12 @@ def chapter_sources(root: Path = ROOT) -> list[Path]:
     return sorted(p for p in (root / "chapters").glob("*.md") if "kernelspec:" in p.read_text()[:1000])
 
 
-def render(md: Path, url: str) -> str:
-    """The `.ipynb` text for one chapter: stable cell ids, no outputs, the install cell first."""
+def render(md: Path, url: str, index: myst.BookIndex | None = None) -> str:
+    """The `.ipynb` text for one chapter: MyST markup rewritten for plain Jupyter (:mod:`trainlab.myst`),
+    stable cell ids, no outputs, the install cell first."""
     notebook = jupytext.read(md)
     notebook.metadata.pop("jupytext", None)
+    notebook.cells = myst.convert_chapter(notebook, index or myst.build_index(ROOT))
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index}"
         if cell.cell_type == "code":
@@ -62,10 +66,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--check", action="store_true", help="report stale notebooks instead of writing them")
     args = parser.parse_args(argv)
     url = repository_url()
+    book_index = myst.build_index(ROOT)
     stale = []
     for md in chapter_sources():
         target = md.with_suffix(".ipynb")
-        text = render(md, url)
+        try:
+            text = render(md, url, book_index)
+        except myst.MystConversionError as error:
+            print(f"{md.relative_to(ROOT)}: cannot write its notebook: {error}", file=sys.stderr)
+            stale.append(target.relative_to(ROOT))
+            continue
         if target.exists() and target.read_text() == text:
             continue
         if args.check:
@@ -73,10 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             target.write_text(text)
             print(f"wrote {target.relative_to(ROOT)}")
-    if stale:
+    if stale and args.check:
         print("stale chapter notebooks (run `make notebooks`): " + ", ".join(map(str, stale)), file=sys.stderr)
-        return 1
-    return 0
+    return 1 if stale else 0
 
 
 if __name__ == "__main__":
