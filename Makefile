@@ -14,7 +14,7 @@ SHELL := /bin/bash
 
 export PYTHONHASHSEED := 0
 
-.PHONY: book chapter notebooks test lab venv lint release clean clean-book sandbox-tools help
+.PHONY: book chapter notebooks test lab venv lint release clean clean-book sandbox-tools browser-tools help
 
 help:
 	@echo "make book   build the executed book into _build/html (creates .venv if needed)"
@@ -54,7 +54,7 @@ chapter: $(STAMP)
 	TRAINLAB_BOOK_BUILD=1 $(BIN)/jupyter-book build $$dir/src --path-output $$dir --warningiserror --nitpick --keep-going \
 	  && echo ">>> $$name built in $$(( $$(date +%s) - start )) s: $$dir/_build/html/chapters/$$name.html"
 
-test: $(STAMP) sandbox-tools
+test: $(STAMP) sandbox-tools browser-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lab: $(STAMP)
@@ -78,6 +78,16 @@ sandbox-tools:
 	    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
 	      || echo ">>> WARNING: could not install bubblewrap; grading falls back to resource limits only"; \
 	  else echo ">>> NOTE: bubblewrap (bwrap) not found; grading will use resource limits only"; fi; }
+
+# The browser tests (tests/test_browser.py) drive Debian's Chromium through Playwright; Playwright's own
+# browser download is not used (no network at test time).
+browser-tools:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo ">>> Installing Chromium for the browser tests"; \
+	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) \
+	      || echo ">>> WARNING: could not install chromium; the browser tests will fail in CI and skip elsewhere"; \
+	  else echo ">>> NOTE: chromium not found; install it (or set TRAINLAB_CHROMIUM) to run the browser tests"; fi; }
 
 clean-book:
 	rm -rf _build/html _build/jupyter_execute
