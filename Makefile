@@ -14,13 +14,14 @@ SHELL := /bin/bash
 
 export PYTHONHASHSEED := 0
 
-.PHONY: book chapter notebooks test lab venv lint release clean clean-book sandbox-tools browser-tools help
+.PHONY: book chapter notebooks test lab instructor-lab venv lint release clean clean-book sandbox-tools browser-tools help
 
 help:
 	@echo "make book   build the executed book into _build/html (creates .venv if needed)"
 	@echo "make test   run the test-suite"
 	@echo "make chapter CH=chapters/NN-name.md   build one chapter alone"
-	@echo "make lab    open JupyterLab on the repository (chapters open as notebooks)"
+	@echo "make lab    open JupyterLab on the repository (students: open chapters/NN-*.ipynb)"
+	@echo "make instructor-lab  JupyterLab with nbgrader's instructor tools"
 	@echo "make lint   ruff"
 	@echo "make release  regenerate assignments/ from solutions/"
 	@echo "make notebooks  regenerate the chapters' .ipynb twins (for Colab) from the .md sources"
@@ -34,7 +35,7 @@ $(STAMP): pyproject.toml
 	@$(PIP) install -q -e . > $(VENV)/pip.log 2>&1 \
 	  || { grep -v "is ignored: it is neither" $(VENV)/pip.log; echo ">>> pip install failed (log: $(VENV)/pip.log)"; exit 1; }
 	@$(BIN)/python -c "import torch, torchvision; print('>>> torch', torch.__version__, '| torchvision', torchvision.__version__)"
-	@$(BIN)/python -m trainlab.install_lab_settings $(VENV)
+	@$(BIN)/python -m trainlab.lab install $(VENV)
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
@@ -57,7 +58,12 @@ chapter: $(STAMP)
 test: $(STAMP) sandbox-tools browser-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# Students: nbgrader's instructor tools off, solutions/ hidden. Chapters: open chapters/NN-*.ipynb.
 lab: $(STAMP)
+	JUPYTER_CONFIG_DIR=$(CURDIR)/$(VENV)/etc/jupyter-student $(BIN)/jupyter lab --notebook-dir=.
+
+# Instructors: with nbgrader's Create Assignment and Formgrader.
+instructor-lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=.
 
 lint: $(STAMP)

@@ -47,6 +47,12 @@ def chapter_sources(root: Path = ROOT) -> list[Path]:
     return sorted(p for p in (root / "chapters").glob("*.md") if "kernelspec:" in p.read_text()[:1000])
 
 
+def canonical_markdown(md: Path) -> str:
+    """The chapter's text as jupytext writes it. JupyterLab saves a chapter opened as a notebook in this
+    form, so a source already in it is left byte-for-byte unchanged by opening and saving."""
+    return jupytext.writes(jupytext.read(md), fmt="md:myst")
+
+
 def render(md: Path, url: str, index: myst.BookIndex | None = None) -> str:
     """The `.ipynb` text for one chapter: MyST markup rewritten for plain Jupyter (:mod:`trainlab.myst`),
     stable cell ids, no outputs, the install cell first."""
@@ -64,11 +70,22 @@ def render(md: Path, url: str, index: myst.BookIndex | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="report stale notebooks instead of writing them")
+    parser.add_argument("--normalize", action="store_true",
+                        help="also rewrite each chapter's .md in jupytext's canonical form (--check: report it)")
     args = parser.parse_args(argv)
     url = repository_url()
     book_index = myst.build_index(ROOT)
     stale = []
     for md in chapter_sources():
+        if args.normalize:
+            canonical = canonical_markdown(md)
+            if canonical != md.read_text():
+                if args.check:
+                    print(f"{md.relative_to(ROOT)} is not in jupytext's form: run `make notebooks`", file=sys.stderr)
+                    stale.append(md.relative_to(ROOT))
+                else:
+                    md.write_text(canonical)
+                    print(f"normalized {md.relative_to(ROOT)}")
         target = md.with_suffix(".ipynb")
         try:
             text = render(md, url, book_index)
