@@ -11,6 +11,10 @@ from trainlab.single_chapter import single_chapter_config
 
 ROOT = Path(__file__).resolve().parents[1]
 HEADER = """---
+jupytext:
+  text_representation:
+    extension: .md
+    format_name: myst
 kernelspec:
   display_name: Python 3
   language: python
