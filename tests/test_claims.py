@@ -14,6 +14,7 @@ def test_clear_difference_is_resolved_and_worded():
     assert cmp.verdict(better="helped", worse="hurt", same="no difference", higher_is_better=True) == "helped"
     assert cmp.verdict(better="helped", worse="hurt", same="no difference", higher_is_better=False) == "hurt"
     assert "warm-up: 0.910 ± 0.010 (3 seeds)" in cmp.summary()
+    assert "(3 runs)" in compare([1, 2, 3], [1, 2, 3], unit="runs").summary()
 
 
 def test_overlapping_groups_are_indistinguishable():

@@ -56,6 +56,7 @@ class Comparison:
     n_a: int
     n_b: int
     z: float
+    unit: str = "seeds"  # what one value is: a seed, a run, a measurement
 
     @property
     def diff(self) -> float:
@@ -95,8 +96,8 @@ class Comparison:
     def summary(self, digits: int = 3, scale: float = 1.0) -> str:
         """``"a: 0.912 ± 0.004 (5 seeds) vs b: 0.889 ± 0.010 (5 seeds), difference 0.023 ± 0.005"``."""
         f = f".{digits}f"
-        return (f"{self.names[0]}: {self.mean_a * scale:{f}} ± {self.std_a * scale:{f}} ({self.n_a} seeds) vs "
-                f"{self.names[1]}: {self.mean_b * scale:{f}} ± {self.std_b * scale:{f}} ({self.n_b} seeds), "
+        return (f"{self.names[0]}: {self.mean_a * scale:{f}} ± {self.std_a * scale:{f}} ({self.n_a} {self.unit}) vs "
+                f"{self.names[1]}: {self.mean_b * scale:{f}} ± {self.std_b * scale:{f}} ({self.n_b} {self.unit}), "
                 f"difference {self.diff * scale:{f}} ± {self.se * scale:{f}} (s.e.)")
 
     def __str__(self) -> str:
@@ -104,7 +105,7 @@ class Comparison:
 
 
 def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
-            names: tuple[str, str] = ("a", "b"), z: float = 2.0) -> Comparison:
+            names: tuple[str, str] = ("a", "b"), z: float = 2.0, unit: str = "seeds") -> Comparison:
     """Compare per-seed results ``a`` and ``b`` (NaN/inf from diverged runs are dropped).
 
     ``z = 2`` calls a difference resolved when it exceeds two standard errors (about 95 % for normal
@@ -114,7 +115,7 @@ def compare(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray, *,
     fa, fb = _finite(a), _finite(b)
     std = lambda x: float(x.std(ddof=1)) if x.size > 1 else 0.0  # noqa: E731
     return Comparison(names=names, mean_a=float(fa.mean()), mean_b=float(fb.mean()), std_a=std(fa), std_b=std(fb),
-                      n_a=int(fa.size), n_b=int(fb.size), z=z)
+                      n_a=int(fa.size), n_b=int(fb.size), z=z, unit=unit)
 
 
 def saturation_point(x: Sequence[float], y: Sequence[float], fraction: float = 0.9) -> float:
