@@ -17,6 +17,12 @@ c.CourseDirectory.feedback_directory = "feedback"
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"
 
-# Grading: a per-cell limit; the whole-notebook limit is enforced by `python -m autograder grade`.
+# Grading: a per-cell limit; the whole-notebook limit is enforced by `python -m autograder grade`, which also
+# decides every score outside the student's kernel (hidden checks record, the grader compares: see
+# autograder/README.md, "Writing hidden checks").
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
+
+# Late submissions (timestamp.txt after the due date set with `nbgrader db assignment add NAME --duedate ...`):
+# "none" records how late, "zero" also scores the notebook 0. `python -m autograder grade` applies it.
+c.LateSubmissionPlugin.penalty_method = "none"

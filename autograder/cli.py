@@ -1,4 +1,4 @@
-"""``python -m autograder {release,grade,export,feedback}``; see autograder/README.md."""
+"""``python -m autograder {release,reference,grade,export,feedback}``; see autograder/README.md."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import warnings
 from pathlib import Path
 
 from .course import AutograderError, load_course
+from .model import Limits
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -17,21 +18,29 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("names", nargs="*")
     r.add_argument("--all", action="store_true", help="every assignment in the source directory")
     r.add_argument("--check", action="store_true", help="fail if the committed release differs from a fresh one")
+    d = Limits()
+    q = sub.add_parser("reference", help="run the solution through the hidden checks and cache the reference")
+    q.add_argument("assignment")
+    q.add_argument("--sandbox", default=None, help="auto (default), bwrap or rlimit")
     g = sub.add_parser("grade", help="grade a folder of submissions")
     g.add_argument("assignment")
     g.add_argument("submissions", type=Path)
     g.add_argument("--jobs", "-j", type=int, default=1)
-    g.add_argument("--timeout-cell", type=int, default=None, help="seconds per cell (default: Execute.timeout)")
-    g.add_argument("--timeout-notebook", type=int, default=600, help="seconds per notebook (default 600)")
-    g.add_argument("--memory-mb", type=int, default=6144, help="kernel address-space limit (default 6144)")
-    g.add_argument("--sandbox", choices=["auto", "bwrap", "rlimit"], default=None)
-    g.add_argument("--force", action="store_true", help="regrade unchanged submissions too")
+    g.add_argument("--timeout-cell", type=int, default=None,
+                   help=f"seconds per cell (default: the course's Execute.timeout, else {d.timeout_cell})")
+    g.add_argument("--timeout-notebook", type=int, default=None,
+                   help=f"seconds per notebook (default {d.timeout_notebook})")
+    g.add_argument("--memory-mb", type=int, default=None,
+                   help=f"kernel address-space limit (default {d.memory_mb})")
+    g.add_argument("--sandbox", default=None, help="auto (default), bwrap or rlimit")
+    g.add_argument("--force", action="store_true",
+                   help="regrade unchanged submissions too, and recompute the reference")
     e = sub.add_parser("export", help="write grades to CSV")
     e.add_argument("--csv", required=True, type=Path)
     e.add_argument("--assignment")
     f = sub.add_parser("feedback", help="write per-student feedback HTML")
     f.add_argument("assignment")
-    for s in (r, g, e, f):
+    for s in (r, q, g, e, f):
         s.add_argument("--course-dir", type=Path, default=Path("."))
     return p
 
@@ -70,6 +79,15 @@ def _run(args) -> int:
                 out = release_assignment(name, course_dir=args.course_dir)
                 print(f"{name}: released to {out}")
         return 1 if bad else 0
+    if args.cmd == "reference":
+        from .grading import compute_reference
+
+        ref = compute_reference(args.assignment, course_dir=args.course_dir, sandbox=args.sandbox)
+        for cell, entries in ref.cells.items():
+            print(f"{cell:<30} {len(entries):>6} checks")
+        print(f"{args.assignment}: reference of {sum(map(len, ref.cells.values()))} checks in "
+              f"{len(ref.cells)} cells cached")
+        return 0
     if args.cmd == "grade":
         from .grading import grade_submissions
 
@@ -77,13 +95,16 @@ def _run(args) -> int:
                                     jobs=args.jobs, timeout_cell=args.timeout_cell,
                                     timeout_notebook=args.timeout_notebook, memory_mb=args.memory_mb,
                                     sandbox=args.sandbox, force=args.force, progress=True)
-        width = max(len(r.student_id) for r in results)
+        width = max([len(r.student_id) for r in results] + [10])
         for r in results:
-            print(f"{r.student_id:<{width}}  {r.score:>6g}/{r.max_score:<6g} {r.status:<8} {r.reason}")
+            flag = "REVIEW" if r.review else ""
+            print(f"{r.student_id:<{width}}  {r.score:>6g}/{r.max_score:<6g} {r.status:<8} {flag:<6} {r.reason}")
         counts = {}
         for r in results:
             counts[r.status] = counts.get(r.status, 0) + 1
-        print(f"{len(results)} submissions: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items())))
+        n_review = sum(bool(r.review) for r in results)
+        print(f"{len(results)} submissions: " + ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))
+              + (f"; {n_review} flagged for review" if n_review else ""))
         return 0
     if args.cmd == "export":
         from .export import export_csv

@@ -7,11 +7,17 @@ from pathlib import Path
 
 from .course import AutograderError, load_course, patch_nbgrader
 from .grading import load_records
+from .model import cell_key
+
+COLUMNS_AFTER = ["total", "max_score", "late_penalty", "status", "review", "reason"]
 
 
 def export_csv(path: str | Path, *, course_dir: str | Path = ".", assignment: str | None = None) -> int:
     """Write the CSV; return the number of rows. Columns: student_id, assignment, one per graded cell
-    (``notebook/grade_id`` when an assignment has several notebooks), total, max_score, status, reason."""
+    (``notebook/grade_id`` when an assignment has several notebooks), total (sum of the cells, before any late
+    penalty), max_score, late_penalty (nbgrader's LateSubmissionPlugin), status, review ("yes" when a person
+    should look at it: the reason says why), reason. Students in the gradebook without a submission of an
+    assignment get a row with status ``missing``."""
     from nbgrader.api import Gradebook, MissingEntry
 
     patch_nbgrader()
@@ -29,38 +35,39 @@ def export_csv(path: str | Path, *, course_dir: str | Path = ".", assignment: st
         students = sorted(s.id for s in gb.students)
         for a in assignments:
             records = load_records(course.root, a.name)
-            multi = len(a.notebooks) > 1
+            names = sorted(nb.name for nb in a.notebooks)
+            rec = next(iter(records.values()), None)
+            order = {k: i for i, k in enumerate(rec["cells"])} if rec else {}
             cell_names = []
             for nb in sorted(a.notebooks, key=lambda n: n.name):
-                order = {}
-                rec = next(iter(records.values()), None)
-                if rec:
-                    order = {k: i for i, k in enumerate(rec["cells"])}
-                for gc in sorted(nb.grade_cells, key=lambda g: (order.get(g.name, 1e9), g.name)):
-                    cell_names.append((nb.name, gc.name, f"{nb.name}/{gc.name}" if multi else gc.name))
+                for gc in nb.grade_cells:
+                    cell_names.append((nb.name, gc.name, cell_key(names, nb.name, gc.name)))
+            cell_names.sort(key=lambda c: (order.get(c[2], 1e9), c[2]))
             columns += [c for _, _, c in cell_names if c not in columns]
             for sid in students:
                 row = {"student_id": sid, "assignment": a.name}
                 try:
                     sub = gb.find_submission(a.name, sid)
                 except MissingEntry:
-                    rows.append({**row, "total": 0, "max_score": a.max_score, "status": "missing",
-                                 "reason": "no submission"})
+                    rows.append({**row, "total": 0, "max_score": f"{a.max_score:g}", "late_penalty": 0,
+                                 "status": "missing", "review": "", "reason": "no submission"})
                     continue
                 for nb_name, gid, col in cell_names:
                     grade = gb.find_grade(gid, nb_name, a.name, sid)
                     row[col] = "" if grade.score is None else f"{grade.score:g}"
                 rec = records.get(sid, {})
                 row.update(total=f"{sub.score:g}", max_score=f"{sub.max_score:g}",
-                           status=rec.get("status", "graded"), reason=rec.get("reason", ""))
-                if sub.needs_manual_grade and "manual" not in row["reason"]:
+                           late_penalty=f"{sub.late_submission_penalty or 0:g}",
+                           status=rec.get("status", "graded"), review="yes" if rec.get("review") else "",
+                           reason=rec.get("reason", ""))
+                manual = [k for k in rec.get("manual", [])]
+                if manual and "manual" not in row["reason"]:
                     row["reason"] = "; ".join(x for x in (row["reason"], "needs manual grading") if x)
                 rows.append(row)
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, ["student_id", "assignment", *columns, "total", "max_score", "status",
-                                     "reason"], restval="")
+        writer = csv.DictWriter(fh, ["student_id", "assignment", *columns, *COLUMNS_AFTER], restval="")
         writer.writeheader()
         writer.writerows(rows)
     return len(rows)

@@ -82,3 +82,21 @@ def test_robbins_monro_partial_sums():
     assert squares[-1] == pytest.approx(np.pi**2 / 6, rel=1e-3)  # converges
     with pytest.raises(ValueError):
         robbins_monro_partial_sums([0.1, -0.1])
+
+
+def test_warmup_cosine_follows_its_documented_formula():
+    from trainlab.schedules import warmup_cosine
+
+    total, warm, a, lr = 60, 8, 0.1, 0.3
+    s = np.arange(total)
+    formula = np.where(s < warm, lr * (a + (1 - a) * s / warm),
+                       lr / 2 * (1 + np.cos(np.pi * (s - warm) / (total - warm))))
+    rates = lr_trace(lambda o: warmup_cosine(o, total, warm, start_factor=a), total, lr=lr)
+    np.testing.assert_allclose(rates, formula, atol=1e-12)
+    # A cosine over the whole run (no offset) is a different schedule: the offset matters.
+    assert np.abs(rates[warm:] - lr / 2 * (1 + np.cos(np.pi * s[warm:] / total))).max() > 0.01
+    for bad in [dict(total_steps=10, warmup_steps=0), dict(total_steps=10, warmup_steps=10)]:
+        with pytest.raises(ValueError, match="warmup_steps"):
+            warmup_cosine(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), **bad)
+    with pytest.raises(ValueError, match="start_factor"):
+        warmup_cosine(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), 10, 2, start_factor=0)

@@ -7,6 +7,9 @@
   the gradient of L + (τ/4)‖∇L‖², i.e. ∇L + (τ/2)·H∇L, with the Hessian-vector product taken by
   finite differences of gradients as in Geiping et al. (2022): two backward passes, no double backward.
 * :func:`measure_throughput` times forward + backward at several batch sizes (samples per second).
+* :func:`hessian_vector_product` (exact, by double backward) and :func:`top_hessian_eigenvalue` (power
+  iteration on it) measure the *sharpness* λ_max of the training loss; :class:`SharpnessTracker` records
+  it during :func:`trainlab.fit`, to compare with the stability limit 2/γ (2(1 + ρ)/γ with momentum).
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .data import Split, check_pair
-from .train import LossFn
+from .train import Callback, LossFn, TrainState
 
 Data = Split | tuple[torch.Tensor, torch.Tensor]
 
@@ -98,6 +102,45 @@ def predicted_variance(sigma2: float, n: int, batch_size: int, replacement: bool
     return sigma2 / batch_size * (n - batch_size) / max(n - 1, 1)
 
 
+def minibatch_gradient_errors(
+    model: nn.Module,
+    data: Data,
+    batch_sizes: Sequence[int],
+    n_samples: int = 32,
+    *,
+    replacement: bool = False,
+    loss_fn: LossFn = F.cross_entropy,
+    seed: int = 0,
+) -> dict[int, np.ndarray]:
+    """‖g_B − ∇L‖² for ``n_samples`` random mini-batches of each size B (one value per draw).
+
+    ``replacement=False`` draws each batch as SGD does within an epoch (distinct examples);
+    ``True`` draws B indices independently. The model's parameters are not changed. The mean over
+    draws estimates E‖g_B − ∇L‖²; their spread gives its standard error (std / √n_samples).
+    """
+    x, y = _xy(data)
+    n = x.shape[0]
+    if n_samples < 1:
+        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
+    gen = torch.Generator().manual_seed(seed)
+    full = full_gradient(model, (x, y), loss_fn)
+    out = {}
+    for b in batch_sizes:
+        if not replacement and not 1 <= b <= n:
+            raise ValueError(f"batch size {b} is not in 1..{n} (sampling without replacement)")
+        errors = torch.empty(n_samples, dtype=torch.float64, device=x.device)  # on the device, read once
+        for k in range(n_samples):
+            if replacement:
+                idx = torch.randint(n, (b,), generator=gen)
+            else:
+                idx = torch.randperm(n, generator=gen)[:b]
+            idx = idx.to(x.device)
+            g = flat_gradient(model, x[idx], y[idx], loss_fn)
+            errors[k] = (g - full).double().pow(2).sum()
+        out[int(b)] = errors.cpu().numpy()
+    return out
+
+
 def minibatch_gradient_variance(
     model: nn.Module,
     data: Data,
@@ -110,30 +153,22 @@ def minibatch_gradient_variance(
 ) -> dict[int, float]:
     """Measured E‖g_B − ∇L‖² for each batch size B, averaged over ``n_samples`` random mini-batches.
 
-    ``replacement=False`` draws each batch as SGD does within an epoch (distinct examples);
-    ``True`` draws B indices independently. The model's parameters are not changed.
+    The mean of :func:`minibatch_gradient_errors` (use that for error bars).
     """
-    x, y = _xy(data)
-    n = x.shape[0]
-    if n_samples < 1:
-        raise ValueError(f"n_samples must be >= 1, got {n_samples}")
-    gen = torch.Generator().manual_seed(seed)
-    full = full_gradient(model, (x, y), loss_fn)
-    out = {}
-    for b in batch_sizes:
-        if not replacement and not 1 <= b <= n:
-            raise ValueError(f"batch size {b} is not in 1..{n} (sampling without replacement)")
-        total = torch.zeros((), dtype=torch.float64, device=x.device)  # summed on the device, read once
-        for _ in range(n_samples):
-            if replacement:
-                idx = torch.randint(n, (b,), generator=gen)
-            else:
-                idx = torch.randperm(n, generator=gen)[:b]
-            idx = idx.to(x.device)
-            g = flat_gradient(model, x[idx], y[idx], loss_fn)
-            total += (g - full).double().pow(2).sum()
-        out[int(b)] = float(total) / n_samples
-    return out
+    errors = minibatch_gradient_errors(model, data, batch_sizes, n_samples, replacement=replacement,
+                                       loss_fn=loss_fn, seed=seed)
+    return {b: float(e.mean()) for b, e in errors.items()}
+
+
+def noise_scale(model: nn.Module, data: Data, loss_fn: LossFn = F.cross_entropy) -> float:
+    """The "simple noise scale" B_noise = σ² / ‖∇L‖² of McCandlish et al. (2018).
+
+    σ² is the total per-example gradient variance (:func:`per_example_gradient_variance`). At
+    B = B_noise the noise of g_B (σ²/B with replacement) is as large as the squared gradient itself;
+    it estimates the *critical batch size*, beyond which doubling B no longer halves the steps needed.
+    """
+    g = full_gradient(model, data, loss_fn)
+    return per_example_gradient_variance(model, data, loss_fn) / float(g.double().pow(2).sum())
 
 
 def grad_norm_penalty_grads(
@@ -240,3 +275,84 @@ def measure_throughput(
         result[int(b)] = b / min(times)
     model.zero_grad(set_to_none=True)
     return result
+
+
+def hessian_vector_product(
+    model: nn.Module, data: Data, v: Sequence[torch.Tensor], loss_fn: LossFn = F.cross_entropy
+) -> list[torch.Tensor]:
+    """H v for the Hessian H of the mean loss on ``data``, exactly, by double backward.
+
+    Pearlmutter's trick: H v = ∇_θ ⟨∇_θ L(θ), v⟩, the gradient of a scalar, so it costs about two
+    gradients and never forms H. ``v`` has one tensor per trainable parameter; ``p.grad`` is untouched.
+    """
+    x, y = _xy(data)
+    params = _params(model)
+    if len(v) != len(params) or any(vi.shape != p.shape for vi, p in zip(v, params, strict=False)):
+        raise ValueError("v needs one tensor per trainable parameter, with the parameter's shape")
+    grads = torch.autograd.grad(loss_fn(model(x), y), params, create_graph=True)
+    dot = sum((g * vi).sum() for g, vi in zip(grads, v, strict=True))
+    return [h.detach() for h in torch.autograd.grad(dot, params)]
+
+
+def top_hessian_eigenvalue(
+    model: nn.Module,
+    data: Data,
+    iters: int = 20,
+    *,
+    v0: Sequence[torch.Tensor] | None = None,
+    loss_fn: LossFn = F.cross_entropy,
+    seed: int = 0,
+) -> tuple[float, list[torch.Tensor]]:
+    """Sharpness: the eigenvalue of largest magnitude of the training-loss Hessian, by power iteration.
+
+    Repeats v ← Hv / ‖Hv‖ ``iters`` times from ``v0`` (default: a random direction drawn from
+    ``seed``; pass the previous eigenvector to warm-start a tracker) and returns (vᵀHv, v). Near a
+    minimum the top eigenvalue is positive and largest in magnitude, so this is λ_max.
+    """
+    if iters < 1:
+        raise ValueError(f"iters must be >= 1, got {iters}")
+    params = _params(model)
+    if v0 is None:
+        gen = torch.Generator().manual_seed(seed)
+        v0 = [torch.randn(p.shape, generator=gen, dtype=p.dtype).to(p.device) for p in params]
+    norm = torch.sqrt(sum(vi.pow(2).sum() for vi in v0))
+    v = [vi / norm for vi in v0]
+    eig = 0.0
+    for _ in range(iters):
+        hv = hessian_vector_product(model, data, v, loss_fn)
+        eig = float(sum((h * vi).sum() for h, vi in zip(hv, v, strict=True)))  # Rayleigh quotient vᵀHv
+        norm = torch.sqrt(sum(h.pow(2).sum() for h in hv))
+        v = [h / norm for h in hv]
+    return eig, v
+
+
+class SharpnessTracker(Callback):
+    """Records the sharpness λ_max of the loss on ``data`` every ``every`` optimizer steps in ``fit``.
+
+    ``steps[i]`` (optimizer steps taken) and ``values[i]`` (λ_max there); each measurement is
+    ``iters`` power iterations warm-started from the previous eigenvector, plus ``first_iters`` at
+    step 0. ``last_step`` stops measuring after that step (the early phase is often what matters).
+    Each power iteration costs about two gradients of the loss on ``data``.
+    """
+
+    def __init__(self, data: Data, every: int = 1, iters: int = 5, first_iters: int = 20,
+                 last_step: int | None = None, loss_fn: LossFn = F.cross_entropy) -> None:
+        if every < 1 or iters < 1 or first_iters < 1:
+            raise ValueError("every, iters and first_iters must be >= 1")
+        self.data, self.every, self.iters, self.first_iters, self.loss_fn = data, every, iters, first_iters, loss_fn
+        self.last_step = last_step
+        self.steps: list[int] = []
+        self.values: list[float] = []
+        self._v: list[torch.Tensor] | None = None
+
+    def _measure(self, state: TrainState, iters: int) -> None:
+        value, self._v = top_hessian_eigenvalue(state.model, self.data, iters, v0=self._v, loss_fn=self.loss_fn)
+        self.steps.append(state.step)
+        self.values.append(value)
+
+    def on_train_begin(self, state: TrainState) -> None:
+        self._measure(state, self.first_iters)
+
+    def on_step_end(self, state: TrainState) -> None:
+        if state.step % self.every == 0 and (self.last_step is None or state.step <= self.last_step):
+            self._measure(state, self.iters)

@@ -15,19 +15,28 @@ def mlp(
     activation: type[nn.Module] = nn.ReLU,
     dropout: float = 0.0,
     batch_norm: bool = False,
+    norm: str | None = None,
+    norm_groups: int = 8,
 ) -> nn.Sequential:
-    """Flatten → [Linear → (BatchNorm) → activation → (Dropout)] × len(hidden) → Linear.
+    """Flatten → [Linear → (normalization) → activation → (Dropout)] × len(hidden) → Linear.
 
-    Flattening happens inside, so the model accepts images or already-flat inputs.
+    Flattening happens inside, so the model accepts images or already-flat inputs. ``norm`` is
+    ``"batch"``, ``"layer"``, ``"group"`` (``norm_groups`` groups) or ``None``/``"none"``
+    (see :func:`trainlab.norm.norm_layer`); ``batch_norm=True`` is the same as ``norm="batch"``.
     """
+    from .norm import norm_layer
+
     if input_dim < 1 or num_classes < 1:
         raise ValueError(f"input_dim and num_classes must be positive, got {input_dim} and {num_classes}")
+    if batch_norm and norm not in (None, "batch"):
+        raise ValueError(f"batch_norm=True contradicts norm={norm!r}; pass only norm=...")
+    norm = "batch" if batch_norm else norm
     layers: list[nn.Module] = [nn.Flatten()]
     width = input_dim
     for size in hidden:
         layers.append(nn.Linear(width, size))
-        if batch_norm:
-            layers.append(nn.BatchNorm1d(size))
+        if norm not in (None, "none"):
+            layers.append(norm_layer(norm, size, groups=norm_groups))
         layers.append(activation())
         if dropout:
             layers.append(nn.Dropout(dropout))

@@ -3,7 +3,8 @@
 :func:`lr_trace` runs any scheduler on a throw-away optimizer and returns the learning rate in
 force at every step, so a chapter can plot schedules side by side (or feed them to a toy
 problem) without training anything. :func:`robbins_monro_partial_sums` shows numerically
-whether a sequence of step sizes looks like it satisfies Σγ = ∞, Σγ² < ∞.
+whether a sequence of step sizes looks like it satisfies Σγ = ∞, Σγ² < ∞. :func:`warmup_cosine` builds
+the usual linear warm-up + cosine schedule from PyTorch's schedulers.
 """
 
 from __future__ import annotations
@@ -68,3 +69,24 @@ def robbins_monro_partial_sums(rates: Sequence[float] | np.ndarray) -> tuple[np.
     if np.any(rates < 0):
         raise ValueError("step sizes must be non-negative")
     return np.cumsum(rates), np.cumsum(rates**2)
+
+
+def warmup_cosine(
+    optimizer: torch.optim.Optimizer, total_steps: int, warmup_steps: int, *, start_factor: float = 0.1
+) -> torch.optim.lr_scheduler.SequentialLR:
+    """Linear warm-up, then cosine decay to 0, for a scheduler stepped once per optimizer step.
+
+    With base rate γ₀, ``a = start_factor``, ``W = warmup_steps``, ``T = total_steps`` and ``s`` the number
+    of steps already taken (``s = t − 1`` for step ``t``), the rate of the next step is
+    ``γ₀ (a + (1 − a) s / W)`` for ``s < W`` and ``γ₀ (1 + cos(π (s − W) / (T − W))) / 2`` for ``W ≤ s < T``:
+    the cosine starts *after* the warm-up (``LinearLR`` then ``CosineAnnealingLR`` joined by ``SequentialLR``).
+    """
+    if not isinstance(total_steps, int) or not isinstance(warmup_steps, int) or not 1 <= warmup_steps < total_steps:
+        raise ValueError(f"need integers 1 <= warmup_steps < total_steps, got warmup_steps={warmup_steps!r}, "
+                         f"total_steps={total_steps!r}")
+    if not 0 < start_factor <= 1:
+        raise ValueError(f"start_factor must be in (0, 1], got {start_factor}")
+    sched = torch.optim.lr_scheduler
+    warmup = sched.LinearLR(optimizer, start_factor=start_factor, total_iters=warmup_steps)
+    cosine = sched.CosineAnnealingLR(optimizer, T_max=total_steps - warmup_steps)
+    return sched.SequentialLR(optimizer, [warmup, cosine], milestones=[warmup_steps])

@@ -42,6 +42,10 @@ class History:
     train_acc: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_acc: list[float] = field(default_factory=list)
+    # filled only with fit(..., eval_train=True): the whole training set evaluated at each epoch's end
+    # (eval mode, final weights of the epoch), comparable with a full-batch loss, unlike train_loss
+    eval_train_loss: list[float] = field(default_factory=list)
+    eval_train_acc: list[float] = field(default_factory=list)
     epoch_time: list[float] = field(default_factory=list)  # seconds, cumulative wall time
     steps_per_epoch: int = 0
     diverged: bool = False
@@ -86,22 +90,33 @@ class Callback:
 
 class EarlyStopping(Callback):
     """Stop when validation loss has not improved by ``min_delta`` for ``patience`` epochs, and
-    (by default) put back the weights of the best epoch."""
+    (by default) put back the weights of the best epoch.
 
-    def __init__(self, patience: int = 5, min_delta: float = 0.0, restore_best: bool = True) -> None:
+    ``monitor="val_acc"`` watches validation accuracy instead (higher is better); ``best_epoch`` is
+    the (1-based) epoch whose weights are restored."""
+
+    _MONITORS = ("val_loss", "val_acc")
+
+    def __init__(self, patience: int = 5, min_delta: float = 0.0, restore_best: bool = True,
+                 monitor: str = "val_loss") -> None:
         if patience < 1:
             raise ValueError(f"patience must be >= 1, got {patience}")
+        if monitor not in self._MONITORS:
+            raise ValueError(f"monitor must be one of {', '.join(self._MONITORS)}, got {monitor!r}")
         self.patience, self.min_delta, self.restore_best = patience, min_delta, restore_best
-        self.best = math.inf
+        self.monitor = monitor
+        self._sign = 1.0 if monitor == "val_loss" else -1.0  # compare sign * value: lower is better
+        self.best = math.inf * self._sign
+        self.best_epoch = 0
         self.best_state: dict | None = None
         self.wait = 0
 
     def on_epoch_end(self, state: TrainState) -> None:
         if not state.history.val_loss:
             raise ValueError("EarlyStopping needs validation data: pass val=... to fit()")
-        current = state.history.val_loss[-1]
-        if current < self.best - self.min_delta:
-            self.best, self.wait = current, 0
+        current = getattr(state.history, self.monitor)[-1]
+        if self._sign * current < self._sign * self.best - self.min_delta:
+            self.best, self.wait, self.best_epoch = current, 0, state.epoch
             if self.restore_best:
                 self.best_state = copy.deepcopy(state.model.state_dict())
         else:
@@ -162,6 +177,7 @@ def fit(
     live_plot: bool = False,
     desc: str | None = None,
     stop_on_divergence: bool = True,
+    eval_train: bool = False,
 ) -> History:
     """Train ``model`` for ``epochs`` epochs of mini-batches of ``train``; return a :class:`History`.
 
@@ -177,6 +193,10 @@ def fit(
     * ``progress``: a tqdm bar; default on, except during the book build.
     * ``live_plot``: redraw train/val loss after each epoch in Jupyter (ignored in the book build).
     * Training stops early, with ``history.diverged = True``, when the loss becomes inf/NaN.
+    * ``eval_train``: also evaluate the whole training set after each epoch (one extra forward pass
+      over it) into ``history.eval_train_loss``/``eval_train_acc``. ``train_loss`` is the running
+      mean of the mini-batch losses *during* the epoch (it lags by about half an epoch); use
+      ``eval_train_loss`` to compare training losses across batch sizes or with full-batch GD.
     """
     if not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive int, got {epochs!r}")
@@ -234,6 +254,10 @@ def fit(
             val_loss, val_acc = evaluate(model, val, loss_fn=loss_fn)
             history.val_loss.append(val_loss)
             history.val_acc.append(val_acc)
+        if eval_train:
+            train_loss, train_acc = evaluate(model, train, loss_fn=loss_fn)
+            history.eval_train_loss.append(train_loss)
+            history.eval_train_acc.append(train_acc)
         history.epoch_time.append(time.perf_counter() - start)
         state.epoch = epoch
 

@@ -22,7 +22,7 @@ from .plots import plot_surface
 from .toy import SURFACES, get_surface, optimize_2d
 
 #: Optimizer names the playground accepts. ``momentum`` is the heavy ball as PyTorch writes it
-#: (``v = μv + g``, ``θ -= lr·v``); for Adam the momentum slider sets β₁.
+#: (``b = ρb + g``, ``θ -= lr·b``); for Adam the momentum slider sets β₁.
 OPTIMIZERS = ("SGD", "momentum", "Nesterov", "Adam")
 MAX_STEPS = 5000
 
@@ -66,10 +66,10 @@ def run_playground(
 
 
 def describe(optimizer: str, lr: float, momentum: float) -> str:
-    """Short label such as ``"momentum lr=0.02 μ=0.8"``."""
+    """Short label such as ``"momentum lr=0.02 ρ=0.8"`` (ρ: the book's symbol for the momentum)."""
     if optimizer == "SGD":
         return f"SGD lr={lr:.3g}"
-    knob = "β₁" if optimizer == "Adam" else "μ"
+    knob = "β₁" if optimizer == "Adam" else "ρ"
     return f"{optimizer} lr={lr:.3g} {knob}={momentum:.2g}"
 
 

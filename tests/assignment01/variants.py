@@ -112,6 +112,42 @@ VARIANTS: dict[str, Variant] = {
         frozenset({"test_sgd_rules"}),
         "delegates the update to torch.optim's functional sgd",
     ),
+    "ce_calls_f_cross_entropy": Variant(
+        "cross_entropy",
+        "    m = logits.max(dim=1, keepdim=True).values.detach()\n",
+        "    return F.cross_entropy(logits, targets)\n",
+        frozenset({"test_ce_values", "test_ce_stable", "test_ce_grad", "test_ce_rules"}),
+        "hands the whole task to F.cross_entropy: every cell of task 1 scores 0",
+    ),
+    "ce_sum_not_mean": Variant(
+        "cross_entropy",
+        "return (log_sum_exp - picked).mean()",
+        "return (log_sum_exp - picked).sum()",
+        frozenset({"test_ce_values", "test_ce_stable", "test_ce_grad", "test_ce_rules"}),
+        "sums instead of averaging: task 1 fails, task 5 (which uses its own loss) keeps its points",
+    ),
+    "sgd_reads_defaults": Variant(
+        "sgd",
+        'lr, mu, tau = group["lr"], group["momentum"], group["dampening"]',
+        'lr, mu, tau = group["lr"], group["momentum"], self.defaults["dampening"]',
+        frozenset({"test_sgd_groups"}),
+        "reads weight_decay, dampening and nesterov from self.defaults instead of the parameter group",
+    ),
+    "sgd_step_does_nothing": Variant(
+        "sgd",
+        "        loss = None\n",
+        "        return None  # never updates anything, never calls anything forbidden\n        loss = None\n",
+        frozenset({"test_sgd_plain", "test_sgd_momentum", "test_sgd_dampening", "test_sgd_nesterov",
+                   "test_sgd_weight_decay", "test_sgd_groups", "test_sgd_state_dict", "test_sgd_rules"}),
+        "step() returns at once: the rules cell must not award points to it",
+    ),
+    "train_ignores_make_optimizer": Variant(
+        "experiment",
+        "optimizer = make_optimizer(model.parameters())",
+        "optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)",
+        frozenset({"test_experiment"}),
+        "trains torch's SGD whatever make_optimizer is given (the two curves agree trivially)",
+    ),
     "schedule_step_decay_off_by_one": Variant(
         "schedules",
         "gamma ** (step // step_size)",
@@ -133,7 +169,14 @@ _WD_AFTER = ("                p.add_(g, alpha=-lr)\n",
              "                if group[\"weight_decay\"] != 0:\n"
              "                    g = g + group[\"weight_decay\"] * p\n"
              "                p.add_(g, alpha=-lr)\n")
-EXTRA_PATCHES: dict[str, list[tuple[str, str]]] = {"sgd_weight_decay_after_momentum": [_WD_AFTER]}
+EXTRA_PATCHES: dict[str, list[tuple[str, str]]] = {
+    "sgd_weight_decay_after_momentum": [_WD_AFTER],
+    "sgd_reads_defaults": [
+        ('if group["weight_decay"] != 0:\n                    g = g + group["weight_decay"] * p',
+         'if self.defaults["weight_decay"] != 0:\n                    g = g + self.defaults["weight_decay"] * p'),
+        ('g = g + mu * buf if group["nesterov"] else buf', 'g = g + mu * buf if self.defaults["nesterov"] else buf'),
+    ],
+}
 
 
 def read(path: Path) -> nbformat.NotebookNode:
