@@ -33,12 +33,19 @@ class StripHiddenTests(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         self._needles = set()
+        visible = []
         for cell in nb.cells:
             if cell.cell_type == "code" and self.begin in cell.source:
-                hidden = "\n".join(self._split(cell.source)[1])
+                shown, hidden_lines = self._split(cell.source)
+                visible += shown
+                hidden = "\n".join(hidden_lines)
                 for line in (hidden + "\n" + privatize(hidden)).splitlines():  # as written and as sent
                     if len(line.strip()) >= NEEDLE_MIN:
                         self._needles.add(line.strip())
+            else:
+                visible += cell.source.splitlines()
+        shown_text = "\n".join(visible)
+        self._needles = {n for n in self._needles if n not in shown_text}  # lines the student sees anyway
         return super().preprocess(nb, resources)
 
     def _split(self, source: str) -> tuple[list[str], list[str]]:

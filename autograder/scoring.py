@@ -153,19 +153,19 @@ def score(result: WorkerResult, records: dict, reference: Reference, ctx: Static
                 out.messages[key] = "the submitted code could not be checked for forbidden calls"
         out.review.append(static["failed"])
     zeroed: dict[str, str] = {}
+    noted: set[tuple[int, str]] = set()
     for v in static.get("violations", []):
         rule = ctx.rules[v["rule"]] if 0 <= v["rule"] < len(ctx.rules) else None
-        if rule is None:
+        if rule is None or (v["rule"], v["tier"]) in noted:
             continue
+        noted.add((v["rule"], v["tier"]))
         targets = rule.task if v["tier"] == "task" else [rule.cell]
         text = f"{', '.join(rule.code)} uses {v['name']} ({v['where']}), which this task forbids"
         for key in targets:
             if key in passes and key not in zeroed:
                 zeroed[key] = text
-        note = f"forbidden call: {text}; " + ("every cell of the task scores 0: " if v["tier"] == "task"
-                                                  else "this costs ") + ", ".join(targets)
-        if note not in out.notes:
-            out.notes.append(note)
+        out.notes.append(f"forbidden call: {text}; " + ("every cell of the task scores 0: " if v["tier"] == "task"
+                                                        else "this costs ") + ", ".join(targets))
     for key, text in zeroed.items():
         passes[key] = False
         out.messages[key] = text

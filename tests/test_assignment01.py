@@ -7,7 +7,6 @@ one batch by ``python -m autograder grade``, the scores decided outside the stud
 from __future__ import annotations
 
 import csv
-import json
 import re
 import shutil
 import subprocess
@@ -99,8 +98,8 @@ def test_grading_table_and_hostile_submissions_in_one_batch(tmp_path):
     # a forbidden call costs the task (reason says so); the grader's message names what was compared
     assert "forbidden call" in records["ce-calls-f-cross-entropy"]["reason"]
     msg = records["sgd-reads-defaults"]["messages"]["test_sgd_groups"]  # visible tests pass, a hidden run differs
-    assert re.search(r"^per-group weight decay and dampening, run 1: after step \d+, parameter \d+ differs by up to",
-                     msg), msg
+    assert re.search(r"^per-group weight decay and dampening, run 1: after step \d+, parameter \d+: differs by up "
+                     r"to [0-9.e-]+ \(and \d+ more of \d+ checks failed\)$", msg), msg
     assert "hidden checks did not run" in records["sgd-nesterov-wrong"]["messages"]["test_sgd_nesterov"]
     assert "working implementation" in records["sgd-step-does-nothing"]["messages"]["test_sgd_rules"]
     # the exfiltrator printed the hidden tests into its own outputs: the feedback shows none of it
@@ -121,15 +120,21 @@ def _feedback_shows_no_hidden_source(folder):
     from autograder.checks import privatize, split_hidden
     from autograder.feedback import StripHiddenTests
 
+    def text(out) -> str:
+        parts = [str(out.get("text", "")), str(out.get("evalue", ""))] + [str(t) for t in out.get("traceback", [])]
+        return "\n".join(parts + [str(v) for v in out.get("data", {}).values()])
+
     nb = nbformat.read(folder / "optimizers.ipynb", as_version=4)
+    public = "\n".join(c.source for c in variants.read(variants.RELEASE).cells)  # every student sees these
     needles = set()
     for cell in nb.cells:
-        for hidden_part, text in split_hidden(cell.source) if cell.cell_type == "code" else []:
+        for hidden_part, block in split_hidden(cell.source) if cell.cell_type == "code" else []:
             if hidden_part:
-                needles |= {ln.strip() for ln in (text + "\n" + privatize(text)).splitlines() if len(ln.strip()) >= 20}
-    raw = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert any(n in raw for n in needles), "the exfiltrator's outputs should contain hidden test code"
+                lines = (block + "\n" + privatize(block)).splitlines()
+                needles |= {ln.strip() for ln in lines if len(ln.strip()) >= 20 and ln.strip() not in public}
+    printed = "\n".join(text(o) for c in nb.cells for o in c.get("outputs", []))
+    assert any(n in printed for n in needles), "the exfiltrator's outputs should contain hidden test code"
     shown, _ = StripHiddenTests().preprocess(nb, {})
-    text = json.dumps([{"source": c.source, "outputs": c.get("outputs", [])} for c in shown.cells])
-    leaked = [n for n in needles if n in text]
+    seen = "\n".join(c.source + "\n" + "\n".join(text(o) for o in c.get("outputs", [])) for c in shown.cells)
+    leaked = [n for n in needles if n in seen]
     assert not leaked, leaked[:3]

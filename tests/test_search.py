@@ -148,3 +148,27 @@ def test_two_worker_processes_share_one_study(tmp_path):
 def test_failed_worker_reports_its_error(tmp_path):
     with pytest.raises(RuntimeError, match="worker 0 exited"):
         search.run_workers(str(tmp_path / "s.log"), "bad", 1, 1, dataset="no-such-dataset")
+
+
+def test_book_style_undoes_optunas_ggplot_look():
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from optuna.visualization import matplotlib as ovm
+
+    matplotlib.use("Agg")
+    from trainlab.plots import use_style
+
+    use_style()
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(lambda t: t.suggest_float("lr", 1e-3, 1.0, log=True), n_trials=4)
+    with plt.rc_context():
+        grey = ovm.plot_optimization_history(study)
+    assert matplotlib.colors.to_hex(grey.get_facecolor()) != "#ffffff"  # optuna's ggplot style
+    ax = search.optuna_plot(ovm.plot_optimization_history, study,
+                            labels={"Objective Value": "trial", "Best Value": "best so far"})
+    assert plt.rcParams["axes.facecolor"] == "white"  # optuna's plt.style.use did not leak out
+    assert matplotlib.colors.to_hex(ax.get_facecolor()) == "#ffffff"
+    assert not ax.spines["top"].get_visible() and ax.spines["left"].get_visible()
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["trial", "best so far"]
+    assert ax.xaxis.label.get_fontsize() == plt.rcParams["axes.labelsize"]
+    plt.close("all")

@@ -373,14 +373,35 @@ def _paragraphs(lines: list[str]) -> list[tuple[str, str]]:
     return paragraphs
 
 
+def _wrap_prose(text: str, width: int = 100) -> str:
+    """Re-wrap long prose lines (citations and links expand them) so the code cell stays lint-clean;
+    Markdown joins the lines of a paragraph, so the rendered text is the same. Tables and maths are kept."""
+    import textwrap
+
+    lines, in_math = [], False
+    for line in text.split("\n"):
+        if line.strip().startswith("$$"):
+            in_math = not in_math or line.strip().endswith("$$") and len(line.strip()) > 2
+        if len(line) <= width or in_math or line.lstrip().startswith(("|", "$$", "<", "\\")):
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        item = re.match(r"(\s*(?:[-*]|\d+\.)\s+)", line)
+        follow = " " * len(item.group(1)) if item else indent
+        lines += textwrap.wrap(line, width=width, initial_indent="", subsequent_indent=follow,
+                               break_long_words=False, break_on_hyphens=False) or [line]
+    return "\n".join(lines)
+
+
 def runtime_cell(text: str) -> nbformat.NotebookNode:
     """A collapsed code cell that shows ``text`` with the run's glued numbers filled in."""
+    text = _wrap_prose(text)
     if '"""' in text:
         raise MystConversionError('a paragraph with glued values contains """')
     first = re.sub(f"{PLACEHOLDER_OPEN}[^{PLACEHOLDER_CLOSE}]*{PLACEHOLDER_CLOSE}", "…", text.split("\n")[0])
     first = re.sub(r"\$[^$]*\$|\(http[^)]*\)|[*_`\[\]\\]", "", first)
     first = re.sub(r"\s+", " ", first).strip()
-    title = (first[:60].rsplit(" ", 1)[0] + " …") if len(first) > 60 else first
+    title = (first[:50].rsplit(" ", 1)[0] + " …") if len(first) > 50 else first
     source = (f"# @title {title} — run to show this run's numbers\n"
               "from trainlab.book import show_text\n\n"
               f'show_text(r"""\n{text}\n""")')

@@ -5,7 +5,7 @@ has a generated, output-free `chapters/NAME.ipynb` with one extra first cell tha
 library when it is missing. The book does not build these files (`_config.yml` excludes them); the
 launch buttons find them next to the `.md` and open them instead.
 
-    python -m trainlab.notebooks          # regenerate (make notebooks)
+    python -m trainlab.notebooks          # regenerate (make notebooks); also puts each .md in jupytext form
     python -m trainlab.notebooks --check  # exit 1 if any is stale (tests run this)
 """
 
@@ -70,8 +70,9 @@ def render(md: Path, url: str, index: myst.BookIndex | None = None) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="report stale notebooks instead of writing them")
-    parser.add_argument("--normalize", action="store_true",
-                        help="also rewrite each chapter's .md in jupytext's canonical form (--check: report it)")
+    parser.add_argument("--no-normalize", dest="normalize", action="store_false",
+                        help="do not rewrite each chapter's .md in jupytext's canonical form (the form JupyterLab "
+                             "saves; --check reports a .md not in it)")
     args = parser.parse_args(argv)
     url = repository_url()
     book_index = myst.build_index(ROOT)

@@ -256,6 +256,51 @@ def study_from_results(configs: Sequence[Mapping[str, float]], scores: Sequence[
     return study
 
 
+def book_style(ax, *, labels: Mapping[str, str] | None = None):
+    """Give an axes drawn by ``optuna.visualization.matplotlib`` (which uses matplotlib's grey "ggplot"
+    style) the look of the current rcParams (the book's style after ``tl.setup()``): white background,
+    the usual grid, spines and font sizes. ``labels`` renames tick labels and legend entries (e.g.
+    ``{"lr": "learning rate γ"}``). Returns ``ax``."""
+    import matplotlib as mpl
+
+    rc = mpl.rcParams
+    ax.set_facecolor(rc["axes.facecolor"])
+    ax.figure.set_facecolor(rc["figure.facecolor"])
+    ax.grid(rc["axes.grid"], color=rc["grid.color"], alpha=rc["grid.alpha"], linewidth=rc["grid.linewidth"])
+    for side, spine in ax.spines.items():
+        spine.set_visible(rc[f"axes.spines.{side}"])
+        spine.set_color(rc["axes.edgecolor"])
+    for axis, name in [(ax.xaxis, "xtick"), (ax.yaxis, "ytick")]:
+        axis.label.set_color(rc["axes.labelcolor"])
+        axis.label.set_fontsize(rc["axes.labelsize"])
+        ax.tick_params(axis=name[0], colors=rc[f"{name}.color"], labelsize=rc[f"{name}.labelsize"])
+    ax.title.set_fontsize(rc["axes.titlesize"])
+    labels = dict(labels or {})
+    if labels:
+        for get, put in [(ax.get_yticklabels, ax.set_yticklabels), (ax.get_xticklabels, ax.set_xticklabels)]:
+            ticks = [t.get_text() for t in get()]
+            if any(t in labels for t in ticks):
+                put([labels.get(t, t) for t in ticks])
+    if ax.get_legend() is not None:  # redraw it inside the axes, in the current style
+        handles, names = ax.get_legend_handles_labels()
+        ax.legend(handles, [labels.get(n, n) for n in names], loc="best")
+    return ax
+
+
+def optuna_plot(plot, *args, figsize: tuple[float, float] = (6.4, 3.4), labels: Mapping[str, str] | None = None,
+                **kwargs):
+    """Call an ``optuna.visualization.matplotlib`` function and return its axes in the book's style.
+
+    Optuna's functions call ``plt.style.use("ggplot")``, which changes matplotlib's settings for good; the
+    call runs inside ``plt.rc_context`` so that the settings are restored afterwards, then ``book_style``
+    restyles the axes."""
+    import matplotlib.pyplot as plt
+
+    with plt.rc_context({"figure.figsize": figsize}):
+        ax = plot(*args, **kwargs)
+    return book_style(ax, labels=labels)
+
+
 def epochs_spent(study) -> int:
     """Total training epochs of all finished (complete or pruned) trials of ``study``."""
     return int(sum(t.user_attrs.get("epochs", 0) for t in study.trials if t.state.is_finished()))

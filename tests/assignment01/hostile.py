@@ -1,7 +1,7 @@
 """Hostile submissions of assignment 01-optimizers: each tries to earn points it has not earned.
 
-Every one is the released notebook (nothing implemented) or a partly solved one, plus an attack appended to an
-answer cell. The trusted grader must give each exactly what its real work earns; the attacks that the in-kernel
+Every one is the released notebook (nothing implemented), a partly or fully solved one, plus an attack appended
+to an answer cell. The trusted grader must give each exactly what its real work earns; the attacks that the in-kernel
 verdict falls for, and every suspicious construct, must flag the submission for review. The attack on the
 ``record`` channel with a pickled payload must never be unpickled by the grader (``CANARY`` stays absent).
 """
@@ -176,7 +176,8 @@ def hostiles(canary: Path) -> dict[str, Hostile]:
                                       "a fake torch module in sys.modules, whose comparisons always agree"),
         "hostile-writes-records": Hostile("release", WRITES_RECORDS, "cross_entropy", 0,
                                           "writes record and result files itself, and appends forged records"),
-        "hostile-exfiltrate": Hostile("release", EXFILTRATE, "cross_entropy", 0,
+        "hostile-exfiltrate": Hostile("solution", EXFILTRATE, "cross_entropy", 50,
+                                      "all solved (hidden blocks run only after their visible tests pass), and "
                                       "prints the hidden tests as they run, and again in a later answer cell"),
         "hostile-pickled-records": Hostile("release", PICKLED.format(canary=str(canary)), "cross_entropy", 0,
                                            "appends records carrying a pickle (which would create CANARY)"),
