@@ -76,24 +76,25 @@ notebooks: $(STAMP)
 release: $(STAMP)
 	$(BIN)/python -m autograder release --all
 
-# The autograder sandboxes each submission with bubblewrap; install it where we can (root on Debian).
-sandbox-tools:
-	@command -v bwrap >/dev/null 2>&1 || { \
+# System tools the tests need, installed with apt where we can (root on Debian), else a note.
+# $(call apt-ensure,COMMAND,PACKAGE,WHAT FOR,WHAT HAPPENS WITHOUT IT)
+define apt-ensure
+	@command -v $(1) >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo ">>> Installing bubblewrap for the grading sandbox"; \
-	    (apt-get install -y -qq bubblewrap >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq bubblewrap >/dev/null 2>&1)) \
-	      || echo ">>> WARNING: could not install bubblewrap; grading falls back to resource limits only"; \
-	  else echo ">>> NOTE: bubblewrap (bwrap) not found; grading will use resource limits only"; fi; }
+	    echo ">>> Installing $(2) for $(3)"; \
+	    (apt-get install -y -qq $(2) >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq $(2) >/dev/null 2>&1)) \
+	      || echo ">>> WARNING: could not install $(2); $(4)"; \
+	  else echo ">>> NOTE: $(1) not found; $(4)"; fi; }
+endef
+
+# The autograder sandboxes each submission with bubblewrap.
+sandbox-tools:
+	$(call apt-ensure,bwrap,bubblewrap,the grading sandbox,grading falls back to resource limits only)
 
 # The browser tests (tests/test_browser.py) drive Debian's Chromium through Playwright; Playwright's own
-# browser download is not used (no network at test time).
+# browser download is not used (no network at test time). TRAINLAB_CHROMIUM names another binary.
 browser-tools:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo ">>> Installing Chromium for the browser tests"; \
-	    (apt-get install -y -qq chromium >/dev/null 2>&1 || (apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq chromium >/dev/null 2>&1)) \
-	      || echo ">>> WARNING: could not install chromium; the browser tests will fail in CI and skip elsewhere"; \
-	  else echo ">>> NOTE: chromium not found; install it (or set TRAINLAB_CHROMIUM) to run the browser tests"; fi; }
+	$(call apt-ensure,chromium,chromium,the browser tests,the browser tests fail in CI and skip elsewhere)
 
 clean-book:
 	rm -rf _build/html _build/jupyter_execute

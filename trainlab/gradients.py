@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .data import Split, check_pair
+from .timing import best_time, device_sync
 from .train import Callback, LossFn, TrainState
 
 Data = Split | tuple[torch.Tensor, torch.Tensor]
@@ -249,7 +249,7 @@ def measure_throughput(
     model = model.to(device)
     with torch.no_grad():
         out_dim = num_classes or model(x[:1].to(device)).shape[1]
-    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    sync = device_sync(device)
     result = {}
     for b in batch_sizes:
         if b < 1:
@@ -262,17 +262,7 @@ def measure_throughput(
             model.zero_grad(set_to_none=True)
             F.cross_entropy(model(xb), yb).backward()
 
-        for _ in range(warmup):
-            step()
-        sync()
-        times, start = [], time.perf_counter()
-        while len(times) < 3 or time.perf_counter() - start < min_time:
-            t0 = time.perf_counter()
-            step()
-            sync()
-            times.append(time.perf_counter() - t0)
-        # the fastest repetition: robust to other processes stealing the CPU now and then
-        result[int(b)] = b / min(times)
+        result[int(b)] = b / best_time(step, sync, min_time, warmup)
     model.zero_grad(set_to_none=True)
     return result
 

@@ -21,6 +21,7 @@ from torch.utils.data import Dataset as TorchDataset
 
 from .augment import Augmentation
 from .device import make_generator
+from .timing import best_time, device_sync
 
 
 class PerImageDataset(TorchDataset):
@@ -36,10 +37,6 @@ class PerImageDataset(TorchDataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.transform(self.x[i]), self.y[i]
-
-
-def _sync(device: torch.device) -> Callable[[], None]:
-    return torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
 
 
 def _check(batch_size: int, repeats: int) -> None:
@@ -69,7 +66,7 @@ def loader_rate(
                         num_workers=num_workers, pin_memory=device.type == "cuda", drop_last=True)
     if len(loader) < batches + 1:
         raise ValueError(f"need {batches + 1} batches of {batch_size}, the data gives {len(loader)}")
-    sync, best = _sync(device), float("inf")
+    sync, best = device_sync(device), float("inf")
     for _ in range(repeats):
         it = iter(loader)
         next(it)  # warm-up (starts the workers)
@@ -83,19 +80,6 @@ def loader_rate(
     return batches * batch_size / best
 
 
-def _best_time(fn: Callable[[], object], sync: Callable[[], None], min_time: float, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        fn()
-    sync()
-    times, start = [], time.perf_counter()
-    while len(times) < 3 or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        sync()
-        times.append(time.perf_counter() - t0)
-    return min(times)
-
-
 def augment_rate(augment: Augmentation, x: torch.Tensor, batch_size: int, *, min_time: float = 0.1,
                  seed: int = 0) -> float:
     """Samples per second of ``augment(batch, generator)`` on batches of ``x`` where ``x`` lives."""
@@ -106,7 +90,7 @@ def augment_rate(augment: Augmentation, x: torch.Tensor, batch_size: int, *, min
     if out.device != x.device or out.shape != xb.shape:
         raise ValueError(f"augment must return a batch of the same shape on the same device; got {tuple(out.shape)} "
                          f"on {out.device} for {tuple(xb.shape)} on {x.device}")
-    return batch_size / _best_time(lambda: augment(xb, generator), _sync(x.device), min_time)
+    return batch_size / best_time(lambda: augment(xb, generator), device_sync(x.device), min_time)
 
 
 def step_rate(model: torch.nn.Module, x: torch.Tensor, num_classes: int, batch_size: int, *,
@@ -131,4 +115,4 @@ def step_rate(model: torch.nn.Module, x: torch.Tensor, num_classes: int, batch_s
         F.cross_entropy(model(xb), yb).backward()
         optimizer.step()
 
-    return batch_size / _best_time(step, _sync(x.device), min_time)
+    return batch_size / best_time(step, device_sync(x.device), min_time)
