@@ -1,34 +1,15 @@
-"""Submissions for grading tests of assignment 01-optimizers, generated from the nbgrader source notebook.
-
-A *filled* submission is the released notebook with every answer cell replaced by the solution code (the
-``### BEGIN/END SOLUTION`` lines removed), which is what a student who solved everything hands in. A *buggy
-variant* is a filled submission with one textual patch applied to one answer cell; the patch must match the
-solution exactly once, so a variant fails loudly instead of silently testing nothing when the solution changes.
-Each variant names the grade cells that must lose their points; every other cell must keep full marks.
-"""
+"""Submissions for grading tests of assignment 01-optimizers, generated from the nbgrader source notebook
+(the harness: ``tests/gradingtable.py``). Each buggy variant patches one answer cell and names the test cells
+that must lose their points."""
 
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
-from pathlib import Path
+from gradingtable import REPO, GradingTable, Variant, grade_id, read
 
-import nbformat
+__all__ = ["REPO", "ASSIGNMENT", "SOURCE", "RELEASE", "VARIANTS", "TABLE", "read", "grade_id", "points",
+           "solution_code", "submission", "write_submissions"]
 
-REPO = Path(__file__).resolve().parents[2]
 ASSIGNMENT = "01-optimizers"
-SOURCE = REPO / "solutions" / ASSIGNMENT / "optimizers.ipynb"
-RELEASE = REPO / "assignments" / ASSIGNMENT / "optimizers.ipynb"
-
-
-@dataclass(frozen=True)
-class Variant:
-    cell: str  # grade_id of the answer cell to patch
-    old: str
-    new: str
-    loses: frozenset[str]  # grade_ids of the test cells that must score 0
-    what: str
-
 
 VARIANTS: dict[str, Variant] = {
     "ce_no_max_shift": Variant(
@@ -155,6 +136,20 @@ VARIANTS: dict[str, Variant] = {
         frozenset({"test_step_decay"}),
         "step decay decays one step early",
     ),
+    "schedule_exponential_off_by_one": Variant(
+        "schedules",
+        "return float(lr0 * gamma ** step)",
+        "return float(lr0 * gamma ** (step + 1))",
+        frozenset({"test_exponential_decay"}),
+        "exponential decay starts one step late (eta_0 * gamma at step 0)",
+    ),
+    "schedule_inverse_time_squared": Variant(
+        "schedules",
+        "return float(lr0 / (1 + k * step))",
+        "return float(lr0 / (1 + k * step) ** 2)",
+        frozenset({"test_inverse_time_decay"}),
+        "1/t decay squared: right at step 0, too fast afterwards",
+    ),
     "schedule_warmup_off_by_one": Variant(
         "schedules",
         "lr0 * (step + 1) / warmup_steps",
@@ -179,73 +174,12 @@ EXTRA_PATCHES: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def read(path: Path) -> nbformat.NotebookNode:
-    return nbformat.read(path, as_version=4)
 
+for _name, _patches in EXTRA_PATCHES.items():
+    _v = VARIANTS[_name]
+    VARIANTS[_name] = Variant(_v.cell, _v.old, _v.new, _v.loses, _v.what, tuple(_patches))
 
-def grade_id(cell) -> str | None:
-    return cell.metadata.get("nbgrader", {}).get("grade_id")
-
-
-def points() -> dict[str, float]:
-    """grade_id -> max points of every test cell, in notebook order."""
-    return {
-        grade_id(c): float(c.metadata["nbgrader"]["points"])
-        for c in read(SOURCE).cells
-        if c.metadata.get("nbgrader", {}).get("grade")
-    }
-
-
-def solution_code() -> dict[str, str]:
-    """grade_id -> the solution answer cell's code without the BEGIN/END SOLUTION lines."""
-    out = {}
-    for cell in read(SOURCE).cells:
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            lines = cell.source.splitlines()
-            kept = [ln for ln in lines if ln.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION")]
-            out[grade_id(cell)] = "\n".join(kept)
-    return out
-
-
-def _replace_once(text: str, old: str, new: str, where: str) -> str:
-    count = text.count(old)
-    if count != 1:
-        raise ValueError(f"patch for {where} matches {count} times (must be exactly 1): {old!r}")
-    return text.replace(old, new)
-
-
-def submission(variant: str | None = None) -> nbformat.NotebookNode:
-    """The release filled with the solution; with ``variant``, that variant's bug patched in."""
-    nb = copy.deepcopy(read(RELEASE))
-    code = solution_code()
-    if variant is not None:
-        v = VARIANTS[variant]
-        code[v.cell] = _replace_once(code[v.cell], v.old, v.new, variant)
-        for old, new in EXTRA_PATCHES.get(variant, []):
-            code[v.cell] = _replace_once(code[v.cell], old, new, variant)
-    for cell in nb.cells:
-        if grade_id(cell) in code:
-            cell.source = code[grade_id(cell)]
-    return nb
-
-
-def expected_scores(variant: str | None) -> dict[str, float]:
-    """Per test cell: full points, except the cells the variant must lose."""
-    loses = VARIANTS[variant].loses if variant else frozenset()
-    return {gid: (0.0 if gid in loses else pts) for gid, pts in points().items()}
-
-
-def write_submissions(folder: Path) -> dict[str, dict[str, float]]:
-    """Write ``solution``, ``release`` and every variant as ``<student_id>.ipynb`` into ``folder``;
-    return student_id -> expected per-cell scores."""
-    folder.mkdir(parents=True, exist_ok=True)
-    expected = {}
-    nbformat.write(submission(), folder / "solution.ipynb")
-    expected["solution"] = expected_scores(None)
-    nbformat.write(read(RELEASE), folder / "release.ipynb")
-    expected["release"] = {gid: 0.0 for gid in points()}
-    for name in VARIANTS:
-        student = name.replace("_", "-")
-        nbformat.write(submission(name), folder / f"{student}.ipynb")
-        expected[student] = expected_scores(name)
-    return expected
+TABLE = GradingTable(ASSIGNMENT, "optimizers.ipynb", VARIANTS)
+SOURCE, RELEASE = TABLE.source, TABLE.release
+points, solution_code, submission, write_submissions = (TABLE.points, TABLE.solution_code, TABLE.submission,
+                                                        TABLE.write_submissions)
