@@ -26,3 +26,10 @@ c.Execute.interrupt_on_timeout = True
 # Late submissions (timestamp.txt after the due date set with `nbgrader db assignment add NAME --duedate ...`):
 # "none" records how late, "zero" also scores the notebook 0. `python -m autograder grade` applies it.
 c.LateSubmissionPlugin.penalty_method = "none"
+
+# Feedback, also from formgrader's "Generate Feedback" and `nbgrader generate_feedback` (nbgrader's default shows
+# the hidden tests): hidden source and what the hidden blocks printed or raised removed, each test cell's
+# trusted verdict added (autograder/feedback.py). Needs `autograder` importable (the course's venv).
+from autograder.feedback import FEEDBACK_PREPROCESSORS  # noqa: E402
+
+c.GenerateFeedback.preprocessors = FEEDBACK_PREPROCESSORS

@@ -35,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--sandbox", default=None, help="auto (default), bwrap or rlimit")
     g.add_argument("--force", action="store_true",
                    help="regrade unchanged submissions too, and recompute the reference")
+    g.add_argument("--roster", type=Path, default=None,
+                   help="class list CSV (id,first_name,last_name,email) naming the students in the gradebook")
     e = sub.add_parser("export", help="write grades to CSV")
     e.add_argument("--csv", required=True, type=Path)
     e.add_argument("--assignment")
@@ -94,7 +96,7 @@ def _run(args) -> int:
         results = grade_submissions(args.assignment, args.submissions, course_dir=args.course_dir,
                                     jobs=args.jobs, timeout_cell=args.timeout_cell,
                                     timeout_notebook=args.timeout_notebook, memory_mb=args.memory_mb,
-                                    sandbox=args.sandbox, force=args.force, progress=True)
+                                    sandbox=args.sandbox, force=args.force, progress=True, roster=args.roster)
         width = max([len(r.student_id) for r in results] + [10])
         for r in results:
             flag = "REVIEW" if r.review else ""

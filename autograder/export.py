@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 
 from .course import AutograderError, load_course, patch_nbgrader
-from .grading import load_records
+from .grading import NOT_STORED, load_records
 from .model import cell_key
 
 COLUMNS_AFTER = ["total", "max_score", "late_penalty", "status", "review", "reason"]
@@ -17,7 +17,8 @@ def export_csv(path: str | Path, *, course_dir: str | Path = ".", assignment: st
     (``notebook/grade_id`` when an assignment has several notebooks), total (sum of the cells, before any late
     penalty), max_score, late_penalty (nbgrader's LateSubmissionPlugin), status, review ("yes" when a person
     should look at it: the reason says why), reason. Students in the gradebook without a submission of an
-    assignment get a row with status ``missing``."""
+    assignment get a row with status ``missing``; an ``invalid`` submission (or one the grader failed on), which
+    is kept out of the gradebook, gets its status and reason from the grading record, total 0."""
     from nbgrader.api import Gradebook, MissingEntry
 
     patch_nbgrader()
@@ -48,9 +49,12 @@ def export_csv(path: str | Path, *, course_dir: str | Path = ".", assignment: st
                 row = {"student_id": sid, "assignment": a.name}
                 try:
                     sub = gb.find_submission(a.name, sid)
-                except MissingEntry:
+                except MissingEntry:  # never submitted, or nothing gradable (not stored in the gradebook)
+                    rec = records.get(sid, {})
+                    status = rec.get("status") if rec.get("status") in NOT_STORED else "missing"
                     rows.append({**row, "total": 0, "max_score": f"{a.max_score:g}", "late_penalty": 0,
-                                 "status": "missing", "review": "", "reason": "no submission"})
+                                 "status": status, "review": "",
+                                 "reason": rec.get("reason", "") if status != "missing" else "no submission"})
                     continue
                 for nb_name, gid, col in cell_names:
                     grade = gb.find_grade(gid, nb_name, a.name, sid)

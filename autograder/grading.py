@@ -12,10 +12,18 @@ instructor's solution is run through the hidden checks to produce the reference 
 decided outside every kernel (``scoring.py``) and merged into the instructor's gradebook here. Autograded
 notebooks go to ``<course>/autograded/<sid>/<assignment>/`` and a record with status and reason to
 ``<course>/grading/<assignment>/<sid>.json``. Submissions are only ever read.
+
+The gradebook is left as nbgrader's own ``collect`` + ``autograde`` would leave it, so formgrader continues where
+the command line stopped: a copy of each stored submission in ``<course>/submitted/<sid>/<assignment>/`` (what
+formgrader counts as submissions; skipped when SUBMISSIONS is that folder), students named (from ``--roster``,
+else the student id as the last name), and a submission is in the gradebook exactly when its autograded
+notebook exists (``invalid`` and ``error`` ones are not: they would count in the averages but be missing from
+manual grading).
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
 import hashlib
 import json
@@ -48,6 +56,8 @@ from .scoring import (
 
 SID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@+-]*$")
 STATUSES = tuple(s.value for s in Status)
+NOT_STORED = (Status.INVALID.value, Status.ERROR.value)  # never in the gradebook (nothing autograded to look at)
+ROSTER_FIELDS = ("first_name", "last_name", "email", "lms_user_id")
 GRADER_VERSION = "2"  # part of the regrade fingerprint: bump when grading itself changes
 
 
@@ -225,12 +235,39 @@ class _Worker:
                 return from_json(WorkerResult, line)
 
 
+def read_roster(path: str | Path) -> dict[str, dict[str, str | None]]:
+    """A class list in nbgrader's ``db student import`` format: a CSV with an ``id`` (or ``student_id``) column
+    and any of ``first_name``, ``last_name``, ``email``, ``lms_user_id``. Returns id -> those fields."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AutograderError(f"cannot read the roster {path}: {exc}") from None
+    reader = csv.DictReader(text.splitlines())
+    columns = {(name or "").strip().lower(): name for name in reader.fieldnames or []}
+    id_col = columns.get("id") or columns.get("student_id")
+    if id_col is None:
+        raise AutograderError(f"the roster {path} has no 'id' column; expected a CSV header such as "
+                              "id,first_name,last_name,email (nbgrader's `db student import` format)")
+    out: dict[str, dict[str, str | None]] = {}
+    for line, row in enumerate(reader, start=2):
+        sid = (row.get(id_col) or "").strip()
+        if not sid:
+            continue
+        if not SID_RE.match(sid):
+            raise AutograderError(f"the roster {path}, line {line}: student id {sid!r} has characters nbgrader "
+                                  "does not accept (letters, digits and _.@+- only)")
+        out[sid] = {f: ((row.get(columns[f]) or "").strip() or None) for f in ROSTER_FIELDS if f in columns}
+    return out
+
+
 def grade_submissions(assignment: str, submissions: str | Path | None, *, course_dir: str | Path = ".", jobs: int = 1,
                       sandbox: str | None = None, force: bool = False, progress: bool = False,
                       work_dir: str | Path | None = None, limits: Limits | None = None,
-                      **limit_overrides) -> list[GradeResult]:
+                      roster: str | Path | None = None, **limit_overrides) -> list[GradeResult]:
     """Grade every submission of ASSIGNMENT in SUBMISSIONS; see the module docstring. Limits: ``limits`` or
-    keyword overrides of :class:`~autograder.model.Limits` fields (``timeout_cell=...``, ``memory_mb=...``)."""
+    keyword overrides of :class:`~autograder.model.Limits` fields (``timeout_cell=...``, ``memory_mb=...``).
+    ``roster``: an optional class list (CSV, see :func:`read_roster`) naming the students in the gradebook."""
     import warnings
 
     warnings.filterwarnings("ignore", module="nbgrader")
@@ -244,6 +281,7 @@ def grade_submissions(assignment: str, submissions: str | Path | None, *, course
         if not submissions.is_dir():
             raise AutograderError(f"submissions folder {submissions} does not exist")
     limits = limits or make_limits(course, **limit_overrides)
+    names = read_roster(roster) if roster else {}
     mode = resolve_mode(sandbox)
     if mode == "rlimit":
         print(FALLBACK_WARNING, file=sys.stderr, flush=True)
@@ -298,7 +336,8 @@ def grade_submissions(assignment: str, submissions: str | Path | None, *, course
         reference = None if force else Reference.load(ref_path, ref_fp)
 
         todo = [] if only_reference else discover(assignment, submissions, notebooks)
-        merger = _Merger(course, assignment, max_scores, static, notebooks)
+        merger = _Merger(course, assignment, max_scores, static, notebooks, roster=names,
+                         submissions=None if only_reference else submissions)
         ready: list[tuple] = []  # merges waiting for the reference: (kind, payload, job)
         pending: queue.Queue = queue.Queue()
         if reference is None:
@@ -436,14 +475,21 @@ class _Merger:
     """Writes results into the instructor's gradebook, autograded/ and grading/ (main thread only)."""
 
     def __init__(self, course: Course, assignment: str, max_scores: dict[str, float], static,
-                 notebooks: list[str]):
+                 notebooks: list[str], roster: dict[str, dict] | None = None, submissions: Path | None = None):
         from nbgrader.api import Gradebook
 
         self.course, self.assignment, self.max_scores, self.static = course, assignment, max_scores, static
         self.notebooks = notebooks
         self.gb = Gradebook(course.db_url, course.course_id)
-        self.autograded = course.root / course.config.CourseDirectory.get("autograded_directory", "autograded")
+        cd = course.config.CourseDirectory
+        self.autograded = course.root / cd.get("autograded_directory", "autograded")
+        self.submitted = course.root / cd.get("submitted_directory", "submitted")
+        self.submissions = Path(os.path.realpath(submissions)) if submissions else None
         self.records = course.root / "grading" / assignment
+        self.roster = roster or {}
+        for sid in sorted(self.roster):
+            self._ensure_student(sid)
+        self.gb.db.commit()
 
     def close(self) -> None:
         self.gb.close()
@@ -490,7 +536,8 @@ class _Merger:
         if dest.exists():
             shutil.rmtree(dest)
         if out.autograded_dir and Path(out.autograded_dir).is_dir():
-            _copy_results(Path(out.autograded_dir), dest, job.timestamp)
+            _copy_results(Path(out.autograded_dir), dest, job.timestamp,
+                          [src for src, rel in job.extras if rel == "submission_secret.txt"])
             _annotate(dest, res, scored, self.notebooks)
         note = self._write_gradebook(res, job, set(out.manual), set(scored.review_cells))
         if note:
@@ -501,13 +548,79 @@ class _Merger:
         (self.records / f"{sid}.json").write_text(json.dumps(rec, indent=1))
         return res
 
+    def _ensure_student(self, sid: str) -> None:
+        """The student in the gradebook, named from the roster, else (if nobody named them) with the student id
+        as the last name, so formgrader never lists "None, None"."""
+        from nbgrader.api import MissingEntry
+
+        fields = {k: v for k, v in self.roster.get(sid, {}).items() if v is not None}
+        try:
+            student = self.gb.find_student(sid)
+        except MissingEntry:
+            student = None
+        unnamed = student is None or (not student.first_name and not student.last_name)
+        if unnamed and not (fields.get("first_name") or fields.get("last_name")):
+            fields.update(last_name=sid, first_name="")
+        if fields or student is None:
+            self.gb.update_or_create_student(sid, **fields)
+
+    def _is_input(self, path: Path) -> bool:
+        """Whether ``path`` lies inside the SUBMISSIONS folder being graded (never written or removed)."""
+        if self.submissions is None:
+            return False
+        real = Path(os.path.realpath(path))
+        return real == self.submissions or self.submissions in real.parents or real in self.submissions.parents
+
+    def _forget(self, sid: str) -> None:
+        """Nothing gradable (invalid, or the grader failed): no submission in the gradebook and no copy in
+        submitted/, so formgrader's counts, averages and manual-grading list agree."""
+        from nbgrader.api import MissingEntry
+
+        try:
+            self.gb.remove_submission(self.assignment, sid)
+        except MissingEntry:
+            pass
+        copy = self.submitted / sid / self.assignment
+        if copy.is_dir() and not self._is_input(copy):
+            shutil.rmtree(copy)
+
+    def _copy_submitted(self, job: Job, timestamp_ok: bool) -> None:
+        """What was graded, in nbgrader's ``submitted/<sid>/<assignment>/`` layout (what ``nbgrader collect``
+        leaves), so formgrader counts it; the timestamp only if nbgrader could read it (formgrader compares it
+        with the gradebook's). Skipped when the submissions being graded are that very folder."""
+        dest = self.submitted / job.student_id / self.assignment
+        if self._is_input(dest):
+            return
+        tmp = dest.parent / f".{self.assignment}.copying"
+        if tmp.exists():
+            shutil.rmtree(tmp)
+        tmp.mkdir(parents=True)
+        for nb, src in sorted(job.files.items()):
+            shutil.copyfile(src, tmp / f"{nb}.ipynb")
+        for src, rel in job.extras:
+            target = tmp / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, target)
+        if job.timestamp and timestamp_ok:
+            (tmp / "timestamp.txt").write_text(job.timestamp)
+        if dest.exists():
+            shutil.rmtree(dest)
+        tmp.rename(dest)
+
     def _write_gradebook(self, res: GradeResult, job: Job, manual: set[str], review_cells: set[str]) -> str:
         """Scores into the gradebook; late penalty per nbgrader's LateSubmissionPlugin. Returns a note."""
         sid, a = res.student_id, self.assignment
         if not SID_RE.match(sid):
             return ""
         note = ""
-        self.gb.update_or_create_student(sid)
+        self._ensure_student(sid)
+        if res.status in NOT_STORED or not any((self.autograded / sid / a).glob("*.ipynb")):
+            try:
+                self._forget(sid)
+            except OSError as exc:
+                note = f"could not remove the earlier copy in {self.submitted.name}/: {exc}"
+            self.gb.db.commit()
+            return note
         try:
             sub = self.gb.update_or_create_submission(a, sid, **({"timestamp": job.timestamp}
                                                                   if job.timestamp else {}))
@@ -536,6 +649,10 @@ class _Merger:
                     total_penalty += nb.late_submission_penalty
         self.gb.db.commit()
         res.seconds_late, res.late_penalty = seconds_late, total_penalty
+        try:
+            self._copy_submitted(job, timestamp_ok=sub.timestamp is not None)
+        except OSError as exc:  # the grade stands; formgrader will not count this submission
+            note = "; ".join(x for x in (note, f"could not copy it into {self.submitted.name}/: {exc}") if x)
         return note
 
 
@@ -545,9 +662,10 @@ def _late_plugin(course: Course):
     return AssignLatePenalties(config=course.fresh_config()).plugin_class(config=course.fresh_config())
 
 
-def _copy_results(src: Path, dest: Path, timestamp: str | None) -> None:
-    """Copy only the autograded notebooks (plain files, never links); the timestamp comes from the submission
-    as read before grading, never from the folder the kernel could write to."""
+def _copy_results(src: Path, dest: Path, timestamp: str | None, secret: list[str] | None = None) -> None:
+    """Copy only the autograded notebooks (plain files, never links); the timestamp (and an nbgrader exchange's
+    ``submission_secret.txt``, which ``release_feedback`` needs) come from the submission as read before
+    grading, never from the folder the kernel could write to."""
     import stat
 
     dest.mkdir(parents=True)
@@ -557,6 +675,8 @@ def _copy_results(src: Path, dest: Path, timestamp: str | None) -> None:
             shutil.copyfile(p, dest / p.name, follow_symlinks=False)
     if timestamp:
         (dest / "timestamp.txt").write_text(timestamp)
+    for path in secret or []:
+        shutil.copyfile(path, dest / "submission_secret.txt")
 
 
 def _annotate(dest: Path, res: GradeResult, scored: Scored, notebooks: list[str]) -> None:

@@ -31,8 +31,11 @@ PRIVATE = (
     "solutions/*",
     "tests/assignment*/*",
     "tests/test_assignment*.py",
+    "tests/gradingtable.py",  # the grading-table harness: reads solutions/
     "tests/test_autograder*.py",
     "tests/test_publish.py",
+    "tests/test_feedback.py",  # grade hidden-test fixtures and read solutions/
+    "tests/test_formgrader.py",
     "tests/fixtures/autograder/*",
     "benchmarks/grading.py",
 )

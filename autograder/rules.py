@@ -54,6 +54,7 @@ SUSPICIOUS_ATTRS = {"__dict__", "__globals__", "__code__", "__closure__", "__bui
 SUSPICIOUS_METHODS = {"__eq__", "__ne__", "__torch_function__", "__torch_dispatch__", "__instancecheck__",
                       "__subclasscheck__", "__array_function__", "__array_ufunc__"}
 INTERNALS = re.compile(r"autograder|BEGIN HIDDEN|END HIDDEN")
+HELPER_MODULES = ("trainlab.checking.",)  # what a setup cell imports from these is a test helper, like its own defs
 
 
 # ------------------------------------------------------------------------------------------- instructor side
@@ -83,6 +84,8 @@ def parse_context(notebooks: dict[str, dict], *, error) -> StaticContext:
                     for name, binding in table.globals.items():
                         if binding.kind == "alias":
                             ctx.aliases[name] = binding.target
+                            if binding.target.startswith(HELPER_MODULES):  # from trainlab.checking import forbid
+                                ctx.helpers.append(name)
                         elif binding.kind == "def":
                             ctx.helpers.append(name)
         ctx.locked[nb_name] = locked
@@ -184,6 +187,7 @@ class _Table:
     aliases: dict[str, str]
     globals: dict[str, _Binding] = field(default_factory=dict)
     defs: dict[str, list[tuple[ast.AST, str]]] = field(default_factory=dict)  # every def/lambda of a name
+    stars: list[str] = field(default_factory=list)  # modules of `from M import *`, latest last
 
     def add_module(self, tree: ast.Module, where: str = "") -> None:
         for stmt in tree.body:
@@ -202,6 +206,8 @@ class _Table:
             for a in stmt.names:
                 if a.name != "*":
                     into[a.asname or a.name] = _Binding("alias", f"{mod}.{a.name}", where=where)
+                elif mod not in self.stars:
+                    self.stars.append(mod)
         elif isinstance(stmt, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
             into[stmt.name] = _Binding("def", node=stmt, where=where)
             if top:
@@ -233,6 +239,8 @@ class _Table:
                 return b.target if b.kind == "alias" else (f"@{name}" if b.kind == "def" else "<expr>")
         if name in self.aliases:
             return self.aliases[name]
+        if self.stars:  # `from torch.nn.functional import *` then `layer_norm(...)`: a name from the module
+            return f"{self.stars[-1]}.{name}"
         return f"builtins.{name}" if name in _BUILTINS else "<expr>"
 
     def resolve(self, node: ast.AST, local: dict[str, _Binding] | None = None) -> str:
@@ -420,6 +428,8 @@ def _suspicious(cells: list[_Cell], table: _Table, ctx: StaticContext) -> list[d
                     base = table.resolve(node.args[0])
                     if not base.startswith(("<", "@")):
                         add(f"patches {base}.{node.args[1].value}", where)
+            if isinstance(node, ast.ImportFrom) and any(a.name == "*" for a in node.names):
+                add(f"imports * from {node.module or '.'} (names it brings in are resolved to that module)", where)
             if isinstance(node, ast.Import | ast.ImportFrom):
                 for a in node.names:
                     mod = a.name if isinstance(node, ast.Import) else f"{node.module or ''}.{a.name}"

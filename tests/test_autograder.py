@@ -290,7 +290,10 @@ def test_inputs_untouched_gradebook_merged_and_outputs_capped(graded):
     with _gradebook(course) as gb:
         assert gb.find_submission("fixture", "correct").score == 5
         assert gb.find_submission("fixture", "partial").score == 2
-        assert gb.find_submission("fixture", "corrupt_json").score == 0
+        from nbgrader.api import MissingEntry
+
+        with pytest.raises(MissingEntry):  # invalid: reported in the CSV, never stored in the gradebook
+            gb.find_submission("fixture", "corrupt_json")
         # in-kernel verdict 5/5, trusted 0: the gradebook holds the trusted score, flagged for a person
         transformer = gb.find_submission("fixture", "transformer")
         assert transformer.score == 0 and transformer.needs_manual_grade
@@ -833,6 +836,8 @@ def test_rules_are_read_from_the_instructors_hidden_block():
     ("ls = torch.log_softmax\ndef _inner(x):\n    return ls(x, 1)\ndef ce(x, y):\n    return _inner(x)[0, 0]",
      "cell", "torch.log_softmax"),
     ("ce = F.cross_entropy", "task", "torch.nn.functional.cross_entropy"),
+    ("from torch.nn.functional import *\ndef ce(x, y):\n    return cross_entropy(x, y)", "task",
+     "torch.nn.functional.cross_entropy"),
 ])
 def test_forbidden_calls_are_found_through_aliases_and_helpers(code, tier, name):
     found = _analyse(code)
@@ -857,6 +862,8 @@ def test_allowed_code_and_other_functions_are_not_violations():
     ("class A:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
     ("open('.autograder-x.jsonl', 'w')", "refers to the grader's internals"),
     ("import pickle", "imports pickle"),
+    ("from torch.nn.functional import *", "imports * from torch.nn.functional (names it brings in are resolved to "
+                                          "that module)"),
 ])
 def test_suspicious_constructs_are_flagged(code, what):
     found = _analyse(code)
