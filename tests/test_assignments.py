@@ -15,6 +15,7 @@ defines ``TABLE``):
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
 
 import nbformat
@@ -86,3 +87,23 @@ def test_grading_table(name, tmp_path):
 def test_harness_reads_assignment_paths():
     table = TABLES["assignment01"]
     assert table.source == Path(REPO, "solutions", table.assignment, table.notebook) and table.source.exists()
+
+
+def test_the_book_links_every_release_with_its_points_per_task():
+    """chapters/assignments.md has a section per assignment: its download link, and a task table whose points
+    per task are the notebook's (the sum of its test cells' points, by the `# Task k` first line)."""
+    page = (REPO / "chapters" / "assignments.md").read_text()
+    sections = re.split(r"^## ", page, flags=re.M)
+    for table in TABLES.values():
+        link = f"../assignments/{table.assignment}/{table.notebook}"
+        section = next((s for s in sections if link in s), None)
+        assert section is not None, f"chapters/assignments.md does not link {link}"
+        per_task: dict[int, float] = {}
+        for cell in nbformat.read(table.release, 4).cells:
+            if cell.metadata.get("nbgrader", {}).get("grade"):
+                task = int(re.match(r"# Task (\d+)", cell.source).group(1))
+                per_task[task] = per_task.get(task, 0) + float(cell.metadata["nbgrader"]["points"])
+        rows = re.findall(r"^\| (\d+) \|.*\| (\d+) \|\s*$", section, flags=re.M)
+        assert {int(t): float(p) for t, p in rows} == per_task, (table.assignment, rows, per_task)
+        total = re.search(r"\*\*(\d+)\*\*", section)
+        assert total and float(total.group(1)) == sum(per_task.values()), table.assignment

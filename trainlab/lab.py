@@ -24,7 +24,9 @@ from typing import Any
 LAB_OVERRIDES = {
     "@jupyterlab/docmanager-extension:plugin": {
         "defaultViewers": {"markdown": "Jupytext Notebook", "myst": "Jupytext Notebook"}
-    }
+    },
+    # No "get notified about Jupyter news?" toast over the first cells, no update check (offline labs).
+    "@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False},
 }
 SERVER_CONFIG = {"ContentsManager": {"pre_save_hook": "trainlab.lab.pre_save_hook"}}
 INSTRUCTOR_PLUGINS = ("@jupyter/nbgrader:create-assignment", "@jupyter/nbgrader:formgrader",
