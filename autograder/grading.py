@@ -315,8 +315,7 @@ def grade_submissions(assignment: str, submissions: str | Path | None, *, course
         hide = [course.root, batch] + ([] if only_reference else [submissions])
         if work_dir:
             hide.append(Path(work_dir).resolve())
-        threads = max(1, (os.cpu_count() or 1) // jobs)
-        write_kernelspec(batch, sandbox_settings(mode, limits=limits, hide=hide, threads=threads))
+        write_kernelspec(batch, sandbox_settings(mode, limits=limits, hide=hide, threads=limits.threads))
         preflight(batch)  # one clear error, and nothing graded, if a sandboxed kernel cannot start
 
         # register the assignment (notebooks, grade cells) in the instructor's gradebook
@@ -331,7 +330,7 @@ def grade_submissions(assignment: str, submissions: str | Path | None, *, course
         settings_path.write_text(to_json(settings))
         source_digest = _sha(sorted(str(p) for p in (template / "source").rglob("*") if p.is_file()), template)
         fingerprint = regrade_fingerprint(source_digest, limits, mode)
-        ref_fp = reference_fingerprint(source_digest)
+        ref_fp = reference_fingerprint(source_digest, limits.threads)
         ref_path = course.root / "grading" / assignment / ".reference" / "reference.json"
         reference = None if force else Reference.load(ref_path, ref_fp)
 

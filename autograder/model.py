@@ -47,6 +47,10 @@ class Limits:
     max_record_bytes: int = 64 * 2**20  # hidden-check records read back per submission
     kernel_startup_s: int = 60  # seconds a kernel may take to start
     worker_grace_s: int = 180  # a worker gets timeout_notebook + this per job before it is killed
+    # Threads per kernel: fixed, not derived from --jobs or the machine's core count, because float reductions
+    # (sums, matmuls) round differently with different thread counts, and a score must not depend on how the
+    # instructor ran the batch. The reference is computed with the same number.
+    threads: int = 1
 
     def fingerprint(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

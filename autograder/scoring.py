@@ -51,9 +51,9 @@ class Reference:
         return cls(fingerprint=fingerprint, cells=data["cells"])
 
 
-def reference_fingerprint(source_digest: str) -> str:
+def reference_fingerprint(source_digest: str, threads: int = 1) -> str:
     """Everything the reference records depend on: the assignment's source, the record protocol (this
-    package's checks/execute code), and the numeric stack."""
+    package's checks/execute code), the numeric stack and the kernels' thread count."""
     import numpy
     import torch
 
@@ -61,7 +61,7 @@ def reference_fingerprint(source_digest: str) -> str:
     here = Path(__file__).parent
     for name in ("checks.py", "execute.py"):
         h.update((here / name).read_bytes())
-    h.update(json.dumps([torch.__version__, numpy.__version__, sys.version, platform.machine()]).encode())
+    h.update(json.dumps([torch.__version__, numpy.__version__, sys.version, platform.machine(), threads]).encode())
     return h.hexdigest()
 
 

@@ -283,6 +283,29 @@ def test_parallel_results_equal_sequential(graded):
     assert key(graded[2][3]) == key(graded[1][3])
 
 
+def test_kernel_thread_count_does_not_depend_on_jobs(tmp_path, monkeypatch):
+    """Float reductions round differently with other thread counts: every batch, and the reference, runs its
+    kernels with Limits.threads, whatever --jobs (a score must not depend on how the instructor ran it)."""
+    import autograder.grading as grading
+
+    seen = []
+
+    class _Stop(Exception):
+        pass
+
+    def capture(batch, settings):
+        seen.append(settings.threads)
+        raise _Stop
+
+    monkeypatch.setattr(grading, "write_kernelspec", capture)
+    course = tmp_path / "course"
+    shutil.copytree(FIXTURE, course)
+    for jobs in (1, 2, 8):
+        with pytest.raises(_Stop):
+            grade_submissions("fixture", None, course_dir=course, jobs=jobs)
+    assert seen == [Limits().threads] * 3 == [1] * 3
+
+
 @pytest.mark.slow
 def test_inputs_untouched_gradebook_merged_and_outputs_capped(graded):
     course, subs, before, results = graded[2]
