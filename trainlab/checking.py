@@ -67,7 +67,8 @@ class OptimizerProblem(NamedTuple):
     grads: Callable[..., list]  # grads(params, skip=(), step=None): its gradient, None for skipped parameters
 
 
-def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None) -> OptimizerProblem:
+def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None, *, spread: bool = True,
+                      noise: bool = True) -> OptimizerProblem:
     """Random float64 parameters and a smooth, coupled loss of them, with its gradient in closed form.
 
     Each parameter tensor has its own gradient scale, drawn between about 1e-4 and 1e2 (a factor
@@ -78,6 +79,9 @@ def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None) ->
     same ``(seed, step)``: like mini-batch noise, it keeps adaptive optimizers from the chaotic oscillation of a
     noise-free optimum, so two correct implementations stay equal to rounding over hundreds of steps.
     ``grads(...)`` (same arguments) is the gradient of ``loss``, without autograd (fast; fresh tensors).
+
+    ``spread=False``: every element's scale in [0.5, 1.5) instead (plain SGD's learning rates stay stable);
+    ``noise=False``: no noise term whatever the ``step``.
     """
     g = torch.Generator().manual_seed(seed)
     if shapes is None:
@@ -86,12 +90,16 @@ def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None) ->
                   for _ in range(count)]
     init = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
     centre = [torch.randn(s, generator=g, dtype=torch.float64) for s in shapes]
-    magnitude = [10.0 ** (4 * float(torch.rand((), generator=g, dtype=torch.float64)) - 3) for _ in shapes]
-    scale = [m * 10.0 ** (2 * torch.rand(s, generator=g, dtype=torch.float64) - 1)
-             for m, s in zip(magnitude, shapes, strict=True)]
+    if spread:
+        magnitude = [10.0 ** (4 * float(torch.rand((), generator=g, dtype=torch.float64)) - 3) for _ in shapes]
+        scale = [m * 10.0 ** (2 * torch.rand(s, generator=g, dtype=torch.float64) - 1)
+                 for m, s in zip(magnitude, shapes, strict=True)]
+    else:
+        magnitude = [1.0] * len(shapes)
+        scale = [torch.rand(s, generator=g, dtype=torch.float64) + 0.5 for s in shapes]
     noise_cache: dict[int, list[torch.Tensor]] = {}
 
-    def noise(step):
+    def noise_at(step):
         if step not in noise_cache:
             noise_cache.clear()
             gen = torch.Generator().manual_seed(seed * 1_000_003 + step)
@@ -103,8 +111,8 @@ def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None) ->
         used = [i for i in range(len(params)) if i not in skip]
         value = sum((scale[i] * torch.log(torch.cosh(params[i] - centre[i]))).sum() for i in used)
         value = value + 0.1 * sum(magnitude[i] * params[i].sum() for i in used) ** 2
-        if step is not None:
-            value = value + sum((noise(step)[i] * params[i]).sum() for i in used)
+        if step is not None and noise:
+            value = value + sum((noise_at(step)[i] * params[i]).sum() for i in used)
         return value
 
     def grads(params, skip=(), step=None):
@@ -114,15 +122,16 @@ def optimizer_problem(seed: int, shapes: list[tuple[int, ...]] | None = None) ->
             out = [None] * len(params)
             for i in used:
                 out[i] = scale[i] * torch.tanh(params[i] - centre[i]) + coupling * magnitude[i]
-                if step is not None:
-                    out[i] = out[i] + noise(step)[i]
+                if step is not None and noise:
+                    out[i] = out[i] + noise_at(step)[i]
         return out
 
     return OptimizerProblem(init, loss, grads)
 
 
 def compare_optimizers(optimizer_class, reference_class, *, seed: int = 0, steps: int = 100, groups=None, skip=(),
-                       on_step=None, resume=None, shapes=None, rtol: float = 1e-9, atol: float = 1e-12, **options):
+                       on_step=None, resume=None, shapes=None, rtol: float = 1e-9, atol: float = 1e-12,
+                       spread: bool = True, noise: bool = True, **options):
     """Run ``optimizer_class`` and ``reference_class`` (say ``torch.optim.Adam``) side by side on
     :func:`optimizer_problem` ``(seed)`` (with its gradient noise), both built with the same ``options``; raise
     ``AssertionError`` at the first step where the parameters differ. Return your optimizer's parameters.
@@ -134,9 +143,10 @@ def compare_optimizers(optimizer_class, reference_class, *, seed: int = 0, steps
     - ``resume=(k, make_optimizer)``: after step ``k``, save ``state_dict()``, copy the parameters into fresh
       tensors, build ``make_optimizer(params_or_groups)`` (your class with other defaults, or the reference
       class) and ``load_state_dict`` the saved state into it; it makes the remaining steps;
-    - ``shapes``: the parameters' shapes (default: 2 to 4 random small shapes, drawn from ``seed``).
+    - ``shapes``: the parameters' shapes (default: 2 to 4 random small shapes, drawn from ``seed``);
+    - ``spread``, ``noise``: the problem's options (see :func:`optimizer_problem`).
     """
-    problem = optimizer_problem(seed, shapes)
+    problem = optimizer_problem(seed, shapes, spread=spread, noise=noise)
     ours = [x.clone().requires_grad_(True) for x in problem.init]
     ref = [x.clone().requires_grad_(True) for x in problem.init]
 
